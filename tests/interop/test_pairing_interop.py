@@ -1,0 +1,184 @@
+"""Device linking cross-checked against Baileys 7.0.0-rc.9 (``configureSuccessfulPairing``).
+
+Both directions: a pair-success built by Buzpo's phone side is accepted by Baileys' companion
+code, whose device signature then verifies in Buzpo; and a pair-success built in JS with
+``Curve.sign`` + ``hmacSign`` is accepted by Buzpo's companion. Signature verdicts on the JS side
+come from libsignal's boolean ``verifySignature``, never from Baileys' ``Curve.verify``.
+All ops of a module go to one node process (start-up dominates).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from buzpo_nb.wa.errors import SignatureError
+from buzpo_nb.wa.keys import KeyPair
+from buzpo_nb.wa.pairing import (
+    ADV_DEVICE_SIG_PREFIX,
+    HOSTED,
+    SignedDeviceIdentity,
+    build_device_identity_hmac,
+    device_signature_message,
+    verify_device_signature,
+    verify_pair_success,
+)
+
+INTEROP_DIR = Path(__file__).parent
+SCRIPT = INTEROP_DIR / "scripts" / "pairing_ops.mjs"
+
+
+def run_node(script: Path, payload: dict[str, Any]) -> dict[str, Any]:
+    """Run a node script inside tests/interop (so Baileys resolves) with JSON in and out."""
+    proc = subprocess.run(
+        ["node", str(script)],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        cwd=INTEROP_DIR,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def hexpair(kp: KeyPair) -> dict[str, str]:
+    return {"private": kp.private.hex(), "public": kp.public.hex()}
+
+
+class Link:
+    """One companion (identity + adv secret) and one phone account key."""
+
+    def __init__(self) -> None:
+        self.identity = KeyPair.generate()
+        self.account = KeyPair.generate()
+        self.adv = KeyPair.generate().private  # any 32 random bytes
+        self.adv_b64 = base64.b64encode(self.adv).decode()
+
+    def phone(self, **kw: Any) -> bytes:
+        args = {"raw_id": 4242, "key_index": 2, "timestamp": 1_764_000_000} | kw
+        return build_device_identity_hmac(self.account, self.identity.public, self.adv, **args)
+
+    def configure_op(self, device_identity: bytes, adv_b64: str | None = None) -> dict[str, Any]:
+        return {
+            "op": "configure",
+            "deviceIdentity": device_identity.hex(),
+            "advSecretKey": adv_b64 or self.adv_b64,
+            "identity": hexpair(self.identity),
+            "jid": "15550001111:7@s.whatsapp.net",
+            "lid": "123456789012345:7@lid",
+            "platform": "android",
+            "id": "ps-1",
+        }
+
+    def js_phone_op(self, prefix: list[int] | None = None) -> dict[str, Any]:
+        op = {
+            "op": "buildPairSuccess",
+            "account": hexpair(self.account),
+            "companionIdentityPub": self.identity.public.hex(),
+            "advSecretKey": self.adv_b64,
+            "rawId": 99,
+            "keyIndex": 5,
+            "timestamp": 1_764_000_001,
+        }
+        if prefix is not None:
+            op["prefix"] = prefix
+        return op
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, Any]:
+    plain, hosted, wrong_adv, js = Link(), Link(), Link(), Link()
+    plain_msg = plain.phone()
+    buzpo_paired = verify_pair_success(plain_msg, plain.adv, plain.identity)
+    ops = {
+        "plain": plain.configure_op(plain_msg),
+        "hosted": hosted.configure_op(hosted.phone(account_type=HOSTED, device_type=HOSTED)),
+        "wrong_adv": wrong_adv.configure_op(
+            wrong_adv.phone(), base64.b64encode(bytes(32)).decode()
+        ),
+        "js_phone": js.js_phone_op(),
+        "js_phone_bad_prefix": js.js_phone_op(prefix=list(ADV_DEVICE_SIG_PREFIX)),
+        "buzpo_device_sig": {
+            "op": "libsignalVerify",
+            "pub": plain.identity.public.hex(),
+            "msg": device_signature_message(
+                buzpo_paired.account.details, plain.identity.public, plain.account.public
+            ).hex(),
+            "sig": (buzpo_paired.account.device_signature or b"").hex(),
+        },
+    }
+    names = list(ops)
+    out = run_node(SCRIPT, {"ops": [ops[n] for n in names]})["results"]
+    got = dict(zip(names, out, strict=True))
+    got["links"] = {"plain": plain, "hosted": hosted, "js": js}
+    got["buzpo_paired"] = buzpo_paired
+    return got
+
+
+def test_baileys_accepts_buzpo_pair_success(results: dict[str, Any]) -> None:
+    r = results["plain"]
+    assert "error" not in r, r
+    assert r["accountSigOk"] is True  # libsignal's verdict on Buzpo's account signature
+    assert r["replyTag"] == "pair-device-sign"
+    assert r["replyAttrs"] == {"to": "@s.whatsapp.net", "type": "result", "id": "ps-1"}
+    assert r["keyIndex"] == "2"
+
+
+def test_baileys_device_signature_verifies_in_buzpo(results: dict[str, Any]) -> None:
+    link = results["links"]["plain"]
+    reply = bytes.fromhex(results["plain"]["replyIdentity"])
+    assert verify_device_signature(reply, link.identity.public, link.account.public)
+    assert not verify_device_signature(reply, link.account.public, link.identity.public)
+
+
+def test_buzpo_companion_bytes_equal_baileys_except_signature(results: dict[str, Any]) -> None:
+    """Same pair-success in, same reply and pkmsg device-identity bytes out (modulo the nonce)."""
+    r = results["plain"]
+    ours = results["buzpo_paired"].account
+    baileys_sig = bytes.fromhex(r["deviceSignature"])
+    same = SignedDeviceIdentity(
+        ours.details, ours.account_signature_key, ours.account_signature, baileys_sig
+    )
+    assert same.encode(include_signature_key=False) == bytes.fromhex(r["replyIdentity"])
+    assert same.encode(include_signature_key=True) == bytes.fromhex(r["accountWithKey"])
+
+
+def test_buzpo_device_signature_verifies_in_libsignal(results: dict[str, Any]) -> None:
+    assert results["buzpo_device_sig"] == {"ok": True}
+
+
+def test_hosted_variant_accepted_by_baileys(results: dict[str, Any]) -> None:
+    r = results["hosted"]
+    assert "error" not in r, r
+    assert r["accountSigOk"] is True  # checked with the 06 05 prefix
+
+
+def test_wrong_adv_secret_rejected_by_baileys(results: dict[str, Any]) -> None:
+    assert results["wrong_adv"] == {"error": "Invalid account signature"}
+
+
+def test_buzpo_accepts_js_pair_success(results: dict[str, Any]) -> None:
+    link = results["links"]["js"]
+    data = bytes.fromhex(results["js_phone"]["deviceIdentity"])
+    paired = verify_pair_success(data, link.adv, link.identity)
+    assert paired.key_index == 5
+    assert paired.identity.raw_id == 99
+    assert paired.account_public == link.account.public
+    assert verify_device_signature(
+        paired.pair_device_sign_bytes(), link.identity.public, link.account.public
+    )
+
+
+def test_buzpo_rejects_js_account_signature_with_wrong_prefix(results: dict[str, Any]) -> None:
+    """Baileys would accept this (its Curve.verify never says no); Buzpo must not."""
+    link = results["links"]["js"]
+    data = bytes.fromhex(results["js_phone_bad_prefix"]["deviceIdentity"])
+    with pytest.raises(SignatureError):
+        verify_pair_success(data, link.adv, link.identity)
