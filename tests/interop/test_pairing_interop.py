@@ -28,6 +28,14 @@ from buzpo_nb.wa.pairing import (
     verify_device_signature,
     verify_pair_success,
 )
+from buzpo_nb.wa.pairing_code import (
+    bytes_to_crockford,
+    companion_finish,
+    companion_hello,
+    derive_pairing_code_key,
+    primary_finish,
+    primary_hello,
+)
 
 INTEROP_DIR = Path(__file__).parent
 SCRIPT = INTEROP_DIR / "scripts" / "pairing_ops.mjs"
@@ -182,3 +190,103 @@ def test_buzpo_rejects_js_account_signature_with_wrong_prefix(results: dict[str,
     data = bytes.fromhex(results["js_phone_bad_prefix"]["deviceIdentity"])
     with pytest.raises(SignatureError):
         verify_pair_success(data, link.adv, link.identity)
+
+
+# -- pairing code (§3.2) ------------------------------------------------------------------------
+CODE = "7KQ2ZX9M"
+
+
+@pytest.fixture(scope="module")
+def code_results() -> dict[str, Any]:
+    """One pairing-code link with every random value fixed, computed by Baileys' helpers."""
+    v: dict[str, Any] = {
+        "identity": KeyPair.generate(),
+        "pairing_eph": KeyPair.generate(),
+        "primary_identity": KeyPair.generate(),
+        "primary_eph": KeyPair.generate(),
+        "hello_salt": bytes(range(32)),
+        "hello_iv": bytes(range(100, 116)),
+        "random": bytes(range(50, 82)),
+        "bundle_salt": bytes(range(200, 232)),
+        "bundle_iv": bytes(range(12)),
+        "crockford_inputs": [b"", b"\x00", b"\xff" * 5, bytes(range(5)), bytes(range(1, 12))],
+    }
+    v["phone"] = primary_hello(
+        CODE,
+        companion_hello(CODE, v["pairing_eph"]),
+        primary_ephemeral=v["primary_eph"],
+    )
+    ops = [
+        *({"op": "crockford", "data": d.hex()} for d in v["crockford_inputs"]),
+        {"op": "derivePairingCodeKey", "code": CODE, "salt": v["hello_salt"].hex()},
+        {
+            "op": "companionHello",
+            "code": CODE,
+            "pub": v["pairing_eph"].public.hex(),
+            "salt": v["hello_salt"].hex(),
+            "iv": v["hello_iv"].hex(),
+        },
+        {
+            "op": "companionFinish",
+            "code": CODE,
+            "wrappedPrimary": v["phone"].wrapped_primary_ephemeral.hex(),
+            "primaryIdentityPub": v["primary_identity"].public.hex(),
+            "pairingEphemeral": hexpair(v["pairing_eph"]),
+            "identity": hexpair(v["identity"]),
+            "random": v["random"].hex(),
+            "salt": v["bundle_salt"].hex(),
+            "iv": v["bundle_iv"].hex(),
+        },
+    ]
+    out = run_node(SCRIPT, {"ops": ops})["results"]
+    n = len(v["crockford_inputs"])
+    v["js_crockford"] = [r["code"] for r in out[:n]]
+    v["js_key"], v["js_hello"], v["js_finish"] = out[n], out[n + 1], out[n + 2]
+    return v
+
+
+def test_crockford_matches_baileys(code_results: dict[str, Any]) -> None:
+    ours = [bytes_to_crockford(d) for d in code_results["crockford_inputs"]]
+    assert ours == code_results["js_crockford"]
+
+
+def test_pairing_code_key_matches_baileys(code_results: dict[str, Any]) -> None:
+    key = derive_pairing_code_key(CODE, code_results["hello_salt"])
+    assert key.hex() == code_results["js_key"]["key"]
+
+
+def test_companion_hello_matches_baileys(code_results: dict[str, Any]) -> None:
+    v = code_results
+    ours = companion_hello(CODE, v["pairing_eph"], salt=v["hello_salt"], iv=v["hello_iv"])
+    assert ours.hex() == v["js_hello"]["wrapped"]
+    # and Buzpo's phone side reads Baileys' hello
+    phone = primary_hello(CODE, bytes.fromhex(v["js_hello"]["wrapped"]))
+    assert phone.companion_ephemeral_public == v["pairing_eph"].public
+
+
+def test_companion_finish_matches_baileys_byte_for_byte(code_results: dict[str, Any]) -> None:
+    v = code_results
+    ours = companion_finish(
+        CODE,
+        v["phone"].wrapped_primary_ephemeral,
+        v["primary_identity"].public,
+        v["pairing_eph"],
+        v["identity"],
+        bundle_random=v["random"],
+        salt=v["bundle_salt"],
+        iv=v["bundle_iv"],
+    )
+    assert ours.wrapped_key_bundle.hex() == v["js_finish"]["bundle"]
+    assert base64.b64encode(ours.adv_secret).decode() == v["js_finish"]["advSecretKey"]
+
+
+def test_buzpo_phone_opens_baileys_bundle(code_results: dict[str, Any]) -> None:
+    v = code_results
+    adv = primary_finish(
+        bytes.fromhex(v["js_finish"]["bundle"]),
+        v["identity"].public,
+        primary_identity=v["primary_identity"],
+        primary_ephemeral=v["phone"].primary_ephemeral,
+        companion_ephemeral_public=v["phone"].companion_ephemeral_public,
+    )
+    assert base64.b64encode(adv).decode() == v["js_finish"]["advSecretKey"]

@@ -60,6 +60,27 @@ const handlers = {
     const hmac = B.hmacSign(signed, Buffer.from(advSecretKey, 'base64'));
     return { deviceIdentity: hex(proto.ADVSignedDeviceIdentityHMAC.encode({ details: signed, hmac }).finish()) };
   },
+  // --- pairing code (Baileys' helpers, composed exactly as socket.js / messages-recv.js do) ---
+  crockford: ({ data }) => ({ code: B.bytesToCrockford(buf(data)) }),
+  derivePairingCodeKey: async ({ code, salt }) => ({ key: hex(await B.derivePairingCodeKey(code, buf(salt))) }),
+  // socket.js generatePairingKey with injected salt/iv
+  companionHello: async ({ code, pub, salt, iv }) => {
+    const key = await B.derivePairingCodeKey(code, buf(salt));
+    return { wrapped: hex(Buffer.concat([buf(salt), buf(iv), B.aesEncryptCTR(buf(pub), key, buf(iv))])) };
+  },
+  // messages-recv.js case 'link_code_companion_reg' with injected random/salt/iv
+  companionFinish: async ({ code, wrappedPrimary, primaryIdentityPub, pairingEphemeral, identity, random, salt, iv }) => {
+    const wrapped = buf(wrappedPrimary);
+    const secretKey = await B.derivePairingCodeKey(code, wrapped.slice(0, 32));
+    const primaryEph = B.aesDecryptCTR(wrapped.slice(48, 80), secretKey, wrapped.slice(32, 48));
+    const companionShared = B.Curve.sharedKey(buf(pairingEphemeral.private), primaryEph);
+    const expanded = await B.hkdf(companionShared, 32, { salt: buf(salt), info: 'link_code_pairing_key_bundle_encryption_key' });
+    const payload = Buffer.concat([buf(identity.public), buf(primaryIdentityPub), buf(random)]);
+    const sealed = B.aesEncryptGCM(payload, expanded, buf(iv), Buffer.alloc(0));
+    const identityShared = B.Curve.sharedKey(buf(identity.private), buf(primaryIdentityPub));
+    const adv = await B.hkdf(Buffer.concat([companionShared, identityShared, buf(random)]), 32, { info: 'adv_secret' });
+    return { bundle: hex(Buffer.concat([buf(salt), buf(iv), sealed])), advSecretKey: adv.toString('base64') };
+  },
   libsignalVerify: ({ pub, msg, sig }) => ({ ok: curve.verifySignature(signal(buf(pub)), buf(msg), buf(sig)) === true }),
 };
 
