@@ -19,7 +19,7 @@ def _install_needed() -> bool:
     return not STAMP.exists() or STAMP.stat().st_mtime < LOCKFILE.stat().st_mtime
 
 
-def pytest_configure(config) -> None:  # noqa: ARG001 - pytest hook signature
+def pytest_configure(config) -> None:
     if _install_needed():
         subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 
-
 @dataclass(slots=True)
 class Node:
     tag: str
