@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from buzpo_nb.wa.creds import AuthCreds, init_auth_creds
 from buzpo_nb.wa.errors import SignatureError
 from buzpo_nb.wa.keys import KeyPair
 from buzpo_nb.wa.pairing import (
@@ -290,3 +291,94 @@ def test_buzpo_phone_opens_baileys_bundle(code_results: dict[str, Any]) -> None:
         companion_ephemeral_public=v["phone"].companion_ephemeral_public,
     )
     assert base64.b64encode(adv).decode() == v["js_finish"]["advSecretKey"]
+
+
+# -- creds.json (BufferJSON) --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def creds_results(results: dict[str, Any]) -> dict[str, Any]:
+    fresh = init_auth_creds()
+    paired = init_auth_creds()
+    data = build_device_identity_hmac(
+        KeyPair.generate(),
+        paired.signed_identity_key.public,
+        paired.adv_secret,
+        3,
+        2,
+        1_764_000_000,
+    )
+    acct = verify_pair_success(data, paired.adv_secret, paired.signed_identity_key)
+    paired.apply_pair_success(acct, jid="15550001111:3@s.whatsapp.net", lid="55:3@lid")
+    ops = [
+        {"op": "initCreds"},
+        {"op": "pairedCreds"},
+        {"op": "reviveCreds", "json": fresh.to_json()},
+        {"op": "reviveCreds", "json": paired.to_json()},
+    ]
+    init_js, paired_js, revived_fresh, revived_paired = run_node(SCRIPT, {"ops": ops})["results"]
+    return {
+        "init_js": init_js["json"],
+        "paired_js": paired_js["json"],
+        "fresh": fresh,
+        "paired": paired,
+        "revived_fresh": revived_fresh,
+        "revived_paired": revived_paired,
+    }
+
+
+def test_baileys_init_creds_round_trip_byte_identical(creds_results: dict[str, Any]) -> None:
+    text = creds_results["init_js"]
+    creds = AuthCreds.from_json(text)
+    assert creds.extra == {}
+    assert creds.to_json() == text
+    assert list(json.loads(init_auth_creds().to_json())) == list(json.loads(text))
+    assert creds.signed_pre_key.verify(creds.signed_identity_key.public)
+    assert KeyPair.from_private(creds.noise_key.private) == creds.noise_key
+
+
+def test_baileys_paired_creds_round_trip_byte_identical(creds_results: dict[str, Any]) -> None:
+    text = creds_results["paired_js"]
+    creds = AuthCreds.from_json(text)
+    assert creds.extra == {}
+    assert creds.me is not None and creds.me.name == "Shop" and creds.me.lid == "987654321:9@lid"
+    assert creds.platform == "smba" and creds.routing_info == bytes([8, 5, 8, 2])
+    assert creds.account is not None and creds.account.device_signature is not None
+    assert creds.signal_identities and creds.signal_identities[0].identifier_key[0] == 5
+    assert creds.to_json() == text
+
+
+def test_baileys_reads_buzpo_creds(creds_results: dict[str, Any]) -> None:
+    r = creds_results["revived_fresh"]
+    assert all(r["types"].values()), r["types"]
+    assert r["spkOk"] is True and r["noisePubOk"] is True
+    assert r["keys"] == list(json.loads(creds_results["init_js"]))
+
+
+def test_baileys_reads_buzpo_paired_creds(creds_results: dict[str, Any]) -> None:
+    r = creds_results["revived_paired"]
+    paired = creds_results["paired"]
+    assert all(r["types"].values()), r["types"]
+    assert r["signalIdentityKeyIsBuffer"] is True
+    # Baileys re-encodes the stored account exactly as Buzpo would send it with a pkmsg
+    assert bytes.fromhex(r["accountWithKey"]) == paired.account.encode()
+
+
+def test_pair_success_creds_update_matches_baileys(results: dict[str, Any]) -> None:
+    """Same pair-success → same creds update JSON (Baileys' device signature swapped in)."""
+    baileys = json.loads(results["plain"]["credsJson"])
+    ours = results["buzpo_paired"]
+    sig = bytes.fromhex(results["plain"]["deviceSignature"])
+    same = type(ours)(
+        account=SignedDeviceIdentity(
+            ours.account.details,
+            ours.account.account_signature_key,
+            ours.account.account_signature,
+            sig,
+        ),
+        identity=ours.identity,
+    )
+    creds = init_auth_creds()
+    creds.apply_pair_success(
+        same, jid="15550001111:7@s.whatsapp.net", lid="123456789012345:7@lid", platform="android"
+    )
+    full = json.loads(creds.to_json())
+    assert {k: full[k] for k in baileys} == baileys

@@ -81,6 +81,54 @@ const handlers = {
     const adv = await B.hkdf(Buffer.concat([companionShared, identityShared, buf(random)]), 32, { info: 'adv_secret' });
     return { bundle: hex(Buffer.concat([buf(salt), buf(iv), sealed])), advSecretKey: adv.toString('base64') };
   },
+  // --- creds.json (BufferJSON) ---
+  initCreds: () => ({ json: JSON.stringify(B.initAuthCreds(), B.BufferJSON.replacer) }),
+  // a creds object as a paired Baileys device holds it (JS phone + configureSuccessfulPairing),
+  // plus the later optional fields, written the way useMultiFileAuthState writes creds.json
+  pairedCreds: () => {
+    const creds = B.initAuthCreds();
+    const account = B.Curve.generateKeyPair();
+    const details = proto.ADVDeviceIdentity.encode({ rawId: 7, timestamp: 1764000000, keyIndex: 1 }).finish();
+    const accountSignature = B.Curve.sign(account.private, Buffer.concat([Buffer.from([6, 0]), details, creds.signedIdentityKey.public]));
+    const signed = proto.ADVSignedDeviceIdentity.encode({ details, accountSignatureKey: account.public, accountSignature }).finish();
+    const hmac = B.hmacSign(signed, Buffer.from(creds.advSecretKey, 'base64'));
+    const stanza = { tag: 'iq', attrs: { id: '1', type: 'set' }, content: [{ tag: 'pair-success', attrs: {}, content: [
+      { tag: 'device-identity', attrs: {}, content: Buffer.from(proto.ADVSignedDeviceIdentityHMAC.encode({ details: signed, hmac }).finish()) },
+      { tag: 'platform', attrs: { name: 'smba' } },
+      { tag: 'device', attrs: { jid: '15550001111:9@s.whatsapp.net', lid: '987654321:9@lid' } },
+      { tag: 'biz', attrs: { name: 'Shop' } },
+    ] }] };
+    Object.assign(creds, B.configureSuccessfulPairing(stanza, creds).creds);
+    creds.routingInfo = Buffer.from([8, 5, 8, 2]);
+    creds.lastPropHash = '3R2Gd4';
+    creds.myAppStateKeyId = 'AAAAAOtA';
+    creds.lastAccountSyncTimestamp = 1764000123;
+    creds.processedHistoryMessages.push({ key: { remoteJid: '1@s.whatsapp.net', fromMe: false, id: 'ABC' }, messageTimestamp: 1764000000 });
+    return { json: JSON.stringify(creds, B.BufferJSON.replacer) };
+  },
+  // how Baileys' reviver reads a Buzpo creds.json, and whether it can use it
+  reviveCreds: ({ json }) => {
+    const c = JSON.parse(json, B.BufferJSON.reviver);
+    const isBuf = (v) => Buffer.isBuffer(v);
+    const types = {
+      noiseKey: isBuf(c.noiseKey.private) && isBuf(c.noiseKey.public),
+      pairingEphemeralKeyPair: isBuf(c.pairingEphemeralKeyPair.private) && isBuf(c.pairingEphemeralKeyPair.public),
+      signedIdentityKey: isBuf(c.signedIdentityKey.private) && isBuf(c.signedIdentityKey.public),
+      signedPreKey: isBuf(c.signedPreKey.keyPair.private) && isBuf(c.signedPreKey.keyPair.public) && isBuf(c.signedPreKey.signature) && typeof c.signedPreKey.keyId === 'number',
+      registrationId: typeof c.registrationId === 'number',
+      advSecretKey: typeof c.advSecretKey === 'string' && Buffer.from(c.advSecretKey, 'base64').length === 32,
+      processedHistoryMessages: Array.isArray(c.processedHistoryMessages),
+      numbers: [c.nextPreKeyId, c.firstUnuploadedPreKeyId, c.accountSyncCounter].every((n) => typeof n === 'number'),
+      accountSettings: c.accountSettings.unarchiveChats === false,
+      registered: c.registered === false,
+    };
+    const spkOk = curve.verifySignature(signal(c.signedIdentityKey.public), signal(c.signedPreKey.keyPair.public), c.signedPreKey.signature);
+    const noisePubOk = curve.getPublicFromPrivateKey(c.noiseKey.private).slice(1).equals(c.noiseKey.public);
+    const out = { types, spkOk, noisePubOk, keys: Object.keys(c) };
+    if (c.account) out.accountWithKey = hex(B.encodeSignedDeviceIdentity(c.account, true));
+    if (c.signalIdentities) out.signalIdentityKeyIsBuffer = isBuf(c.signalIdentities[0].identifierKey);
+    return out;
+  },
   libsignalVerify: ({ pub, msg, sig }) => ({ ok: curve.verifySignature(signal(buf(pub)), buf(msg), buf(sig)) === true }),
 };
 
