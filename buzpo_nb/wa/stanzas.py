@@ -241,9 +241,30 @@ class PairDeviceSign:
 # -- pre-keys -----------------------------------------------------------------------------------
 @dataclass(slots=True)
 class UploadedSignedPreKey:
+    """``<skey>``: a signed pre-key as uploaded (also the content of ``encrypt set <rotate>``)."""
+
     key_id: int
     public: bytes  # 32 bytes, no 0x05
     signature: bytes  # 64 bytes
+
+    def to_node(self) -> Node:
+        return Node(
+            "skey",
+            {},
+            [
+                _bytes_node("id", _int_be(self.key_id, 3)),
+                _bytes_node("value", self.public),
+                _bytes_node("signature", self.signature),
+            ],
+        )
+
+    @classmethod
+    def from_node(cls, skey: Node) -> UploadedSignedPreKey:
+        return cls(
+            key_id=_be_int(_required_bytes(skey, "id"), "skey id"),
+            public=_required_bytes(skey, "value"),
+            signature=_required_bytes(skey, "signature"),
+        )
 
 
 @dataclass(slots=True)
@@ -272,18 +293,7 @@ class PreKeyUpload:
             Node("list", {}, keys),
         ]
         if self.signed_pre_key is not None:
-            spk = self.signed_pre_key
-            children.append(
-                Node(
-                    "skey",
-                    {},
-                    [
-                        _bytes_node("id", _int_be(spk.key_id, 3)),
-                        _bytes_node("value", spk.public),
-                        _bytes_node("signature", spk.signature),
-                    ],
-                )
-            )
+            children.append(self.signed_pre_key.to_node())
         return iq("set", id_, xmlns="encrypt", to=SERVER_ADDRESS, content=children)
 
     @classmethod
@@ -293,13 +303,7 @@ class PreKeyUpload:
         for key in _required_child(node, "list").iter("key"):
             pre_keys[_be_int(_required_bytes(key, "id"), "key id")] = _required_bytes(key, "value")
         skey_node = node.child("skey")
-        spk = None
-        if skey_node is not None:
-            spk = UploadedSignedPreKey(
-                key_id=_be_int(_required_bytes(skey_node, "id"), "skey id"),
-                public=_required_bytes(skey_node, "value"),
-                signature=_required_bytes(skey_node, "signature"),
-            )
+        spk = UploadedSignedPreKey.from_node(skey_node) if skey_node is not None else None
         return cls(
             registration_id=_be_int(_required_bytes(node, "registration"), "registration"),
             identity=_required_bytes(node, "identity"),

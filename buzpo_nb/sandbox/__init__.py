@@ -1,0 +1,14 @@
+"""A local WhatsApp-compatible server with scriptable virtual phones (``buzpo sandbox``).
+
+Real WhatsApp Web clients (Baileys, Buzpo's own client) link to it exactly as they would to
+WhatsApp: Noise handshake, QR or pairing-code linking, 515 restart, login, pre-key upload. The
+"phones" are virtual and driven through a control API (HTTP) or from Python, so bots can be
+developed and tested offline.
+
+Built on ``buzpo_nb.wa`` only — never on ``buzpo_nb.client`` — so that a bug in the client cannot
+be hidden by the same bug in the server.
+"""
+
+from buzpo_nb.sandbox.server import SandboxServer
+
+__all__ = ["SandboxServer"]

@@ -1,0 +1,245 @@
+"""One companion WebSocket: the I/O adapter around ``NoiseServer`` and ``DeviceSession``.
+
+Reads WebSocket messages, feeds Noise, decodes nodes, lets the session decide, writes what it
+decided. It also carries out injected faults (drop, stream error, stall) and turns session
+events into hub updates and link results. A peer that breaks the protocol (bad intro, failed
+handshake, undecodable frame, text message) only loses its own connection: the error is logged
+and the socket closed with 1002; nothing propagates to the server or other connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from typing import TYPE_CHECKING
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from buzpo_nb.sandbox.device_session import (
+    AwaitingLink,
+    Close,
+    CodeRequested,
+    DeviceSession,
+    LinkCompleted,
+    LinkFailed,
+    LoggedIn,
+    LoggedOut,
+    Send,
+)
+from buzpo_nb.sandbox.errors import CompanionGone
+from buzpo_nb.sandbox.faults import Fault
+from buzpo_nb.wa.binary import decode_node, encode_node
+from buzpo_nb.wa.errors import ProtocolError
+from buzpo_nb.wa.noise import ClientHandshakeComplete, NoiseServer, PayloadReceived
+
+if TYPE_CHECKING:
+    from buzpo_nb.sandbox.service import Sandbox
+
+log = logging.getLogger("buzpo.sandbox.connection")
+
+_ids = itertools.count(1)
+
+# WebSocket close codes (RFC 6455 §7.4.1).
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_INTERNAL_ERROR = 1011
+
+
+class Connection:
+    """A live companion connection. ``run()`` serves it until it closes."""
+
+    def __init__(self, ws: WebSocket, sandbox: Sandbox) -> None:
+        self.id = next(_ids)
+        self.ws = ws
+        self.sandbox = sandbox
+        self.noise = NoiseServer(sandbox.server_key, sandbox.cert_chain)
+        self.session = DeviceSession(sandbox.world)
+        self.closed = asyncio.Event()
+        self._write_lock = asyncio.Lock()
+        self._flowing = asyncio.Event()  # cleared while a "stall" fault holds the connection
+        self._flowing.set()
+        self._closing = False
+        self._link_waiter: asyncio.Future[LinkCompleted] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        client = ws.client
+        self.peer = f"{client.host}:{client.port}" if client else "?"
+
+    def __repr__(self) -> str:
+        who = self.session.device_jid or self.session.phase.value
+        return f"<Connection #{self.id} {self.peer} {who}>"
+
+    # -- serving ---------------------------------------------------------------------------------
+    async def run(self) -> None:
+        await self.ws.accept()
+        self.sandbox.hub.add(self)
+        try:
+            await self._read_loop()
+        except ProtocolError as exc:
+            log.info("%r broke the protocol: %s", self, exc)
+            await self._close(CLOSE_PROTOCOL_ERROR, _reason(exc))
+        except WebSocketDisconnect:
+            pass
+        except Exception:  # a sandbox bug must not take other connections down
+            log.exception("%r failed", self)
+            await self._close(CLOSE_INTERNAL_ERROR, "internal sandbox error")
+        finally:
+            self.session.connection_lost()
+            self._dispatch_events()
+            self.sandbox.hub.remove(self)
+            self._closing = True
+            self.closed.set()
+            for task in list(self._tasks):
+                task.cancel()
+
+    async def _read_loop(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes")
+            if data is None:
+                raise ProtocolError("text WebSocket message; the protocol is binary frames only")
+            await self._flowing.wait()
+            if self._closing:
+                return
+            failure: ProtocolError | None = None
+            try:
+                self.noise.receive_data(data)
+            except ProtocolError as exc:
+                failure = exc  # frames before the bad one still count
+            await self._handle_noise_events()
+            if failure is not None:
+                raise failure
+
+    async def _handle_noise_events(self) -> None:
+        for event in self.noise.events_received():
+            now = self.sandbox.clock()
+            if isinstance(event, ClientHandshakeComplete):
+                self.session.handshake_complete(event.client_static, event.client_payload, now)
+                await self.pump()
+                await self.apply_faults(self.sandbox.faults.take(self.session.device_jid))
+            elif isinstance(event, PayloadReceived):
+                node = decode_node(event.data)
+                log.debug("%r recv %r", self, node)
+                self.session.receive_node(node, now)
+                await self.pump()
+        await self.pump()  # ServerHello, if that is what the bytes produced
+
+    # -- output ----------------------------------------------------------------------------------
+    async def pump(self) -> None:
+        """Carry out the session's decisions: send its nodes, maybe close, update the hub."""
+        outputs = self.session.take_outbox()
+        self._dispatch_events()
+        close_reason: str | None = None
+        async with self._write_lock:
+            for out in outputs:
+                if isinstance(out, Send):
+                    log.debug("%r send %r", self, out.node)
+                    self.noise.send(encode_node(out.node))
+                elif isinstance(out, Close):
+                    close_reason = out.reason
+            data = self.noise.data_to_send()
+            if data:
+                await self._flowing.wait()
+                await self._write(data)
+        if close_reason is not None:
+            await self._close(CLOSE_NORMAL, close_reason)
+
+    def pump_soon(self) -> None:
+        """Pump from a caller that must not wait (e.g. an HTTP request while we are stalled)."""
+        self._spawn(self.pump())
+
+    async def _write(self, data: bytes) -> None:
+        if self._closing:
+            return
+        try:
+            await self.ws.send_bytes(data)
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            log.debug("%r write failed: %s", self, exc)
+            self._closing = True
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._flowing.set()  # let blocked readers/writers observe the close
+        log.info("%r closing (%d): %s", self, code, reason)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await self.ws.close(code, reason[:120])
+
+    async def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "shutting down") -> None:
+        """Close from the server side (shutdown)."""
+        await self._close(code, reason)
+
+    # -- events → hub and link waiters -----------------------------------------------------------
+    def _dispatch_events(self) -> None:
+        hub = self.sandbox.hub
+        for event in self.session.take_events():
+            if isinstance(event, AwaitingLink):
+                hub.awaiting_link(self, event.noise_public, event.refs)
+            elif isinstance(event, CodeRequested):
+                hub.code_requested(self, event.number)
+            elif isinstance(event, LinkCompleted):
+                hub.linked(self)
+                log.info("%r linked as %s", self, event.jid)
+                self._resolve_link(result=event)
+            elif isinstance(event, LinkFailed):
+                self._resolve_link(error=event.error)
+            elif isinstance(event, LoggedIn):
+                replaced = hub.claim_device(event.jid, self)
+                if replaced is not None:
+                    replaced.session.replaced()
+                    replaced.pump_soon()
+            elif isinstance(event, LoggedOut):
+                hub.release_device(event.jid, self)
+
+    def expect_link(self) -> asyncio.Future[LinkCompleted]:
+        """A future for the outcome of the link the caller is about to start."""
+        if self._link_waiter is not None and not self._link_waiter.done():
+            self._link_waiter.cancel()
+        self._link_waiter = asyncio.get_running_loop().create_future()
+        if self._closing:
+            self._link_waiter.set_exception(CompanionGone("the companion disconnected"))
+        return self._link_waiter
+
+    def _resolve_link(
+        self, *, result: LinkCompleted | None = None, error: Exception | None = None
+    ) -> None:
+        waiter, self._link_waiter = self._link_waiter, None
+        if waiter is None or waiter.done():
+            return
+        if error is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(result)  # type: ignore[arg-type]
+
+    # -- faults ----------------------------------------------------------------------------------
+    async def apply_faults(self, faults: list[Fault]) -> None:
+        for fault in faults:
+            log.info("%r: injecting fault %s", self, fault)
+            if fault.action == "drop":
+                await self._close(CLOSE_INTERNAL_ERROR, f"injected drop ({fault.id})")
+            elif fault.action == "stream_error":
+                self.session.stream_error(fault.code or 503)
+                self.pump_soon()
+            elif fault.action == "stall":
+                self._flowing.clear()
+                if fault.seconds is not None:
+                    asyncio.get_running_loop().call_later(fault.seconds, self._flowing.set)
+
+    def apply_faults_soon(self, faults: list[Fault]) -> None:
+        self._spawn(self.apply_faults(faults))
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _reason(exc: Exception) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text[:120]

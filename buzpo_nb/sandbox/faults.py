@@ -1,0 +1,78 @@
+"""Injected failures: what lets a bot developer rehearse a flaky WhatsApp on purpose.
+
+A fault is one-shot: it is armed by the control API (``POST /sandbox/faults``) for either "the
+next connection" or a named device, and consumed by the first connection it matches. This
+module only keeps the plan; the connection adapter carries the fault out.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Literal
+
+FaultAction = Literal["drop", "stream_error", "stall"]
+NEXT_CONNECTION = "next"
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One armed failure.
+
+    ``target`` is ``"next"`` (whichever connection completes its handshake next) or a device jid
+    in canonical form (``number:device@s.whatsapp.net``). ``code`` is for ``stream_error``;
+    ``seconds`` for ``stall`` (None: stall until the connection dies).
+    """
+
+    id: str
+    action: FaultAction
+    target: str = NEXT_CONNECTION
+    code: int | None = None
+    seconds: float | None = None
+
+
+class FaultPlan:
+    """Armed faults in arming order; each is handed out once."""
+
+    def __init__(self) -> None:
+        self._faults: dict[str, Fault] = {}
+        self._ids = itertools.count(1)
+
+    def arm(
+        self,
+        action: FaultAction,
+        *,
+        target: str = NEXT_CONNECTION,
+        code: int | None = None,
+        seconds: float | None = None,
+    ) -> Fault:
+        fault = Fault(f"f{next(self._ids)}", action, target, code, seconds)
+        self._faults[fault.id] = fault
+        return fault
+
+    def pending(self) -> list[Fault]:
+        return list(self._faults.values())
+
+    def cancel(self, fault_id: str) -> Fault | None:
+        return self._faults.pop(fault_id, None)
+
+    def take(self, device_jid: str | None) -> list[Fault]:
+        """Consume the faults for a connection that just finished its handshake.
+
+        Faults naming its device come first, then at most one ``next`` fault, so one connection
+        gets a single "next" fault and the following connection the one after.
+        """
+        taken = [f for f in self._faults.values() if device_jid and f.target == device_jid]
+        nxt = next((f for f in self._faults.values() if f.target == NEXT_CONNECTION), None)
+        if nxt is not None:
+            taken.append(nxt)
+        for fault in taken:
+            del self._faults[fault.id]
+        return taken
+
+    def take_for_device(self, device_jid: str) -> list[Fault]:
+        """Consume the faults naming a device that is connected right now."""
+        taken = [f for f in self._faults.values() if f.target == device_jid]
+        for fault in taken:
+            del self._faults[fault.id]
+        return taken

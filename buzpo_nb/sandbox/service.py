@@ -1,0 +1,239 @@
+"""The sandbox as a service object: every operation the control API and Python scripts use.
+
+Route functions and test code call this; it owns the world (accounts), the live-connection
+hub, the fault plan and the server's Noise identity. Linking is here because it spans both
+worlds: a phone-side request (HTTP or Python) must find the right live connection, start the
+exchange and wait for the companion's signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from buzpo_nb.sandbox.connection import Connection
+from buzpo_nb.sandbox.device_session import LinkCompleted
+from buzpo_nb.sandbox.errors import (
+    BadQr,
+    InvalidRequest,
+    LinkError,
+    LinkTimeout,
+    NoPendingCompanion,
+    NoSuchDevice,
+    QrExpired,
+    WrongCode,
+)
+from buzpo_nb.sandbox.faults import NEXT_CONNECTION, Fault, FaultAction, FaultPlan
+from buzpo_nb.sandbox.hub import ConnectionHub
+from buzpo_nb.sandbox.state import StateDir
+from buzpo_nb.sandbox.world import LinkedDevice, Phone, World
+from buzpo_nb.wa import pairing_code
+from buzpo_nb.wa.cert import make_cert_chain
+from buzpo_nb.wa.errors import DecodeError, PairingError
+from buzpo_nb.wa.keys import KeyPair
+from buzpo_nb.wa.pairing import parse_qr_string
+
+log = logging.getLogger("buzpo.sandbox")
+
+DEFAULT_LINK_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """A linked device as listings show it."""
+
+    phone: Phone
+    device: LinkedDevice
+    connected: bool
+
+    @property
+    def jid(self) -> str:
+        return self.phone.jid(self.device.device_id)
+
+    @property
+    def lid(self) -> str:
+        return self.phone.lid_jid(self.device.device_id)
+
+
+def normalize_pairing_code(code: str) -> str:
+    """The code as the companion generated it: case and "ABCD-EFGH" grouping forgiven."""
+    cleaned = "".join(code.split()).replace("-", "").upper()
+    if len(cleaned) != pairing_code.PAIRING_CODE_LENGTH or any(
+        c not in pairing_code.CROCKFORD_ALPHABET for c in cleaned
+    ):
+        raise WrongCode(
+            "a pairing code is 8 characters from 1-9 and A-Z without I, O, U "
+            f"(e.g. ABCD-EFGH), got {code!r}",
+            field="code",
+        )
+    return cleaned
+
+
+class Sandbox:
+    """A WhatsApp-compatible server's state and phone-side operations."""
+
+    def __init__(
+        self,
+        *,
+        state: StateDir | None = None,
+        world: World | None = None,
+        clock: Callable[[], float] = time.time,
+        link_timeout: float = DEFAULT_LINK_TIMEOUT,
+    ) -> None:
+        self.state = state
+        self.world = world if world is not None else (state.load() if state else World())
+        if state is not None:
+            self.world.on_change = lambda: state.save(self.world)
+        self.clock = clock
+        self.link_timeout = link_timeout
+        self.faults = FaultPlan()
+        self.hub: ConnectionHub[Connection] = ConnectionHub()
+        # Any key works: Baileys checks neither the server key nor the chain's signatures.
+        self.server_key = KeyPair.generate()
+        self.cert_chain = make_cert_chain(self.server_key.public)
+
+    # -- phones ----------------------------------------------------------------------------------
+    def create_phone(self, number: str, *, lid: str | None = None) -> Phone:
+        phone = self.world.create_phone(number, now=int(self.clock()), lid=lid)
+        log.info("created phone %s (lid %s)", number, phone.lid)
+        return phone
+
+    def phone(self, number: str) -> Phone:
+        return self.world.phone(number)
+
+    def phones(self) -> list[Phone]:
+        return list(self.world.phones.values())
+
+    def devices(self, number: str) -> list[DeviceStatus]:
+        phone = self.world.phone(number)
+        return [
+            DeviceStatus(phone, d, self.hub.by_device(phone.jid(d.device_id)) is not None)
+            for d in phone.devices.values()
+        ]
+
+    # -- linking ---------------------------------------------------------------------------------
+    async def link(
+        self,
+        number: str,
+        *,
+        qr: str | None = None,
+        code: str | None = None,
+        timeout: float | None = None,
+    ) -> LinkCompleted:
+        """Link the companion showing ``qr`` (or the code ``code``) to phone ``number``.
+
+        Returns once the companion's device signature has been verified and the device stored;
+        raises a ``LinkError`` subclass otherwise (each maps to a clear HTTP 4xx).
+        """
+        if (qr is None) == (code is None):
+            field = "qr" if qr is None else "code"
+            raise InvalidRequest("give exactly one of 'qr' or 'code'", field=field)
+        phone = self.world.phone(number)
+        timeout = self.link_timeout if timeout is None else timeout
+        if qr is not None:
+            return await self._link_qr(phone, qr, timeout)
+        assert code is not None
+        return await self._link_code(phone, normalize_pairing_code(code), timeout)
+
+    async def _link_qr(self, phone: Phone, qr: str, timeout: float) -> LinkCompleted:
+        try:
+            data = parse_qr_string(qr)
+        except DecodeError as exc:
+            raise BadQr(f"not a WhatsApp QR string: {exc}", field="qr") from None
+        conn = self.hub.by_noise_key(data.noise_public)
+        if conn is None:
+            if self.hub.is_retired_ref(data.ref):
+                raise QrExpired("the companion that showed this QR is no longer waiting")
+            raise NoPendingCompanion("no connected companion is showing this QR", field="qr")
+        conn.session.offer_qr_link(phone, data, self.clock())  # raises before anything is sent
+        waiter = conn.expect_link()
+        conn.pump_soon()
+        return await self._await_link(waiter, timeout)
+
+    async def _link_code(self, phone: Phone, code: str, timeout: float) -> LinkCompleted:
+        candidates = self.hub.code_requests(phone.number)
+        if not candidates:
+            raise NoPendingCompanion(
+                f"no connected companion asked for a pairing code for {phone.number}", field="code"
+            )
+        last_error: LinkError = WrongCode("wrong pairing code", field="code")
+        for conn in candidates:  # newest first; a wrong code is only detected by the companion
+            hello = conn.session.code_hello
+            if hello is None:
+                continue
+            try:
+                # PBKDF2 with 131072 iterations, twice: keep it off the event loop.
+                keys = await asyncio.to_thread(
+                    pairing_code.primary_hello, code, hello.wrapped_ephemeral
+                )
+            except PairingError as exc:
+                last_error = NoPendingCompanion(f"unusable pairing request: {exc}")
+                continue
+            conn.session.offer_code_link(phone, keys, self.clock())
+            waiter = conn.expect_link()
+            conn.pump_soon()
+            try:
+                return await self._await_link(waiter, timeout)
+            except WrongCode as exc:
+                last_error = exc
+        raise last_error
+
+    async def _await_link(
+        self, waiter: asyncio.Future[LinkCompleted], timeout: float
+    ) -> LinkCompleted:
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            message = f"the companion did not complete the link within {timeout} s"
+            raise LinkTimeout(message) from None
+
+    # -- unlinking -------------------------------------------------------------------------------
+    def unlink(self, number: str, device_id: int) -> DeviceStatus:
+        """Remove a linked device; a connected one is told (401 device_removed) and closed."""
+        phone = self.world.phone(number)
+        device = self.world.remove_device(phone, device_id)
+        conn = self.hub.by_device(phone.jid(device_id))
+        if conn is not None:
+            conn.session.remove_device()
+            conn.pump_soon()
+        log.info("unlinked %s (connected: %s)", phone.jid(device_id), conn is not None)
+        return DeviceStatus(phone, device, conn is not None)
+
+    # -- faults ----------------------------------------------------------------------------------
+    def arm_fault(
+        self,
+        action: FaultAction,
+        *,
+        jid: str | None = None,
+        code: int | None = None,
+        seconds: float | None = None,
+    ) -> Fault:
+        """Arm a one-shot fault for the next connection or for a device (applied at once if it
+        is connected, else at its next login)."""
+        if action not in ("drop", "stream_error", "stall"):
+            raise InvalidRequest(f"unknown fault action {action!r}", field="action")
+        if action == "stream_error" and code is None:
+            raise InvalidRequest("stream_error needs a 'code' (e.g. 503 or 515)", field="code")
+        if seconds is not None and seconds <= 0:
+            raise InvalidRequest("'seconds' must be positive", field="seconds")
+        target = NEXT_CONNECTION
+        if jid is not None:
+            try:
+                phone, device = self.world.resolve_device(jid)
+            except NoSuchDevice as exc:
+                raise NoSuchDevice(exc.message, field="jid") from None
+            target = phone.jid(device.device_id)
+        fault = self.faults.arm(action, target=target, code=code, seconds=seconds)
+        if target != NEXT_CONNECTION:
+            conn = self.hub.by_device(target)
+            if conn is not None:
+                conn.apply_faults_soon(self.faults.take_for_device(target))
+        return fault
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def close_connections(self) -> None:
+        conns = list(self.hub.connections)
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)

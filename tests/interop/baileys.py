@@ -1,0 +1,250 @@
+"""Drive one real Baileys device (``scripts/baileys_device.mjs``) from asyncio tests.
+
+The node process reports events as JSON lines; tests wait for the event they need with
+``wait_for`` (never with sleeps), send commands, and read the auth folder Baileys wrote.
+
+    async with BaileysDevice(sandbox.ws_url, tmp_path / "auth") as dev:
+        qr = (await dev.wait_for("qr"))["qr"]
+        ...
+        await dev.wait_for(lambda e: e["event"] == "connection" and e.get("connection") == "open")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+INTEROP_DIR = Path(__file__).resolve().parent
+SCRIPT = INTEROP_DIR / "scripts" / "baileys_device.mjs"
+
+Event = dict[str, Any]
+EventPred = str | Callable[[Event], bool]
+
+
+class BaileysExited(AssertionError):
+    """The node process ended while a test was still waiting for an event."""
+
+
+class BaileysDevice:
+    """A Baileys companion in a child node process, with an event log and a command channel.
+
+    ``events`` holds every event received. ``wait_for`` consumes them in order: each call looks
+    from just after the previous match, so ``wait_for("qr")`` then ``wait_for(open)`` cannot
+    match stale events; pass ``since=0`` to search the whole history instead.
+    """
+
+    def __init__(
+        self,
+        ws_url: str,
+        auth_dir: str | os.PathLike[str],
+        *,
+        log_level: str = "silent",
+        socket_config: dict[str, Any] | None = None,
+        node: str = "node",
+    ) -> None:
+        self.ws_url = ws_url
+        self.auth_dir = Path(auth_dir)
+        self.log_level = log_level
+        self.socket_config = socket_config or {}
+        self.node = node
+        self.events: list[Event] = []
+        self.stderr_tail: list[str] = []
+        self._cursor = 0
+        self._changed = asyncio.Condition()
+        self._proc: asyncio.subprocess.Process | None = None
+        self._readers: list[asyncio.Task[None]] = []
+        self._next_id = 0
+        self._stdout_done = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> BaileysDevice:
+        config = {
+            "url": self.ws_url,
+            "auth": str(self.auth_dir),
+            "logLevel": self.log_level,
+            "socket": self.socket_config,
+        }
+        self._proc = await asyncio.create_subprocess_exec(
+            self.node,
+            str(SCRIPT),
+            json.dumps(config),
+            cwd=INTEROP_DIR,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=1 << 22,
+        )
+        self._readers = [
+            asyncio.create_task(self._read_events()),
+            asyncio.create_task(self._read_stderr()),
+        ]
+        await self.wait_for("ready", timeout=30)
+        return self
+
+    async def __aenter__(self) -> BaileysDevice:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    async def stop(self, timeout: float = 10) -> None:
+        """Close the socket without reconnecting, let creds writes finish, and exit."""
+        if self.running:
+            await self.send({"cmd": "stop"})
+            await self._wait_exit(timeout)
+
+    async def close(self) -> None:
+        """Stop gracefully; kill the process if it does not go."""
+        try:
+            await self.stop()
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            if self.running:
+                assert self._proc is not None
+                self._proc.kill()
+                await self._proc.wait()
+            for task in self._readers:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _wait_exit(self, timeout: float) -> None:
+        assert self._proc is not None
+        await asyncio.wait_for(self._proc.wait(), timeout)
+        for task in self._readers:  # drain what was printed before exit
+            await asyncio.wait_for(task, timeout)
+
+    # -- commands -------------------------------------------------------------------------------
+    async def send(self, command: dict[str, Any]) -> str:
+        """Write one command; returns its id (echoed in ``result``/``error`` events)."""
+        if not self.running:
+            raise BaileysExited(f"node process is not running; {self._describe()}")
+        assert self._proc is not None and self._proc.stdin is not None
+        self._next_id += 1
+        command = {"id": str(self._next_id), **command}
+        self._proc.stdin.write((json.dumps(command) + "\n").encode())
+        await self._proc.stdin.drain()
+        return command["id"]
+
+    async def request_pairing_code(
+        self, phone: str, code: str | None = None, timeout: float = 10
+    ) -> str:
+        """``sock.requestPairingCode(phone)`` on the current socket; returns the 8-char code."""
+        cmd: dict[str, Any] = {"cmd": "requestPairingCode", "phone": phone}
+        if code is not None:
+            cmd["code"] = code
+        cmd_id = await self.send(cmd)
+        event = await self.wait_for(
+            lambda e: e.get("id") == cmd_id and e["event"] in ("pairing_code", "error"),
+            timeout,
+            since=0,
+        )
+        if event["event"] == "error":
+            raise AssertionError(f"requestPairingCode failed: {event['message']}")
+        return str(event["code"])
+
+    async def end_socket(self) -> None:
+        """Close the current socket from the client side; the driver reconnects."""
+        await self.send({"cmd": "end"})
+
+    async def logout(self) -> None:
+        await self.send({"cmd": "logout"})
+
+    # -- events ---------------------------------------------------------------------------------
+    async def wait_for(
+        self, event_pred: EventPred, timeout: float = 10, *, since: int | None = None
+    ) -> Event:
+        """The first event (after the last match, or from index ``since``) that matches.
+
+        ``event_pred`` is an event name or a predicate over the event dict. Raises
+        ``TimeoutError`` (with the event log) or ``BaileysExited`` if the process ends first.
+        """
+        pred = (lambda e: e["event"] == event_pred) if isinstance(event_pred, str) else event_pred
+        start = self._cursor if since is None else since
+        found: list[int] = []
+
+        def ready() -> bool:
+            for index in range(start, len(self.events)):
+                if pred(self.events[index]):
+                    found.append(index)
+                    return True
+            return self._stdout_done
+
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._changed:
+                    await self._changed.wait_for(ready)
+        except TimeoutError:
+            detail = self._describe()
+            raise TimeoutError(f"no matching Baileys event in {timeout}s; {detail}") from None
+        if not found:
+            raise BaileysExited(f"node process exited; {self._describe()}")
+        self._cursor = found[0] + 1
+        return self.events[found[0]]
+
+    def seen(self, event_pred: EventPred) -> list[Event]:
+        """Every event so far that matches (no waiting)."""
+        pred = (lambda e: e["event"] == event_pred) if isinstance(event_pred, str) else event_pred
+        return [e for e in self.events if pred(e)]
+
+    async def wait_open(self, timeout: float = 15) -> Event:
+        return await self.wait_for(is_open, timeout)
+
+    async def wait_close(self, timeout: float = 15) -> Event:
+        return await self.wait_for(is_close, timeout)
+
+    def creds(self) -> dict[str, Any]:
+        """The saved ``creds.json`` (BufferJSON encoding left as is)."""
+        return json.loads((self.auth_dir / "creds.json").read_text())
+
+    # -- plumbing -------------------------------------------------------------------------------
+    async def _read_events(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        async for raw in self._proc.stdout:
+            line = raw.decode(errors="replace").strip()
+            if not line:
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                event = {"event": "stdout", "line": line}
+            async with self._changed:
+                self.events.append(event)
+                self._changed.notify_all()
+        await self._proc.wait()
+        async with self._changed:
+            self._stdout_done = True
+            self._changed.notify_all()
+
+    async def _read_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        async for raw in self._proc.stderr:
+            self.stderr_tail.append(raw.decode(errors="replace").rstrip())
+            del self.stderr_tail[:-200]
+
+    def _describe(self) -> str:
+        events = "\n  ".join(json.dumps(e)[:300] for e in self.events[-30:])
+        stderr = "\n  ".join(self.stderr_tail[-30:])
+        return f"events:\n  {events}\nstderr:\n  {stderr}"
+
+
+def is_open(event: Event) -> bool:
+    return event["event"] == "connection" and event.get("connection") == "open"
+
+
+def is_close(event: Event) -> bool:
+    return event["event"] == "connection" and event.get("connection") == "close"
+
+
+def closed_with(status: int) -> Callable[[Event], bool]:
+    return lambda e: is_close(e) and e.get("statusCode") == status

@@ -1,0 +1,148 @@
+// One real Baileys 7.0.0-rc.9 companion device, remote-controlled over stdio.
+//
+// Why: the interop tests must prove that *unmodified* Baileys links to and logs in to the Buzpo
+// sandbox. This process plays the role of a bot application: it keeps a useMultiFileAuthState
+// folder, recreates the socket after every close except loggedOut (Baileys never reconnects by
+// itself), and reports what happens as JSON lines on stdout. Commands arrive as JSON lines on
+// stdin. Baileys' own logs go to stderr so they never corrupt the event stream.
+//
+// Usage: node baileys_device.mjs '{"url": "ws://127.0.0.1:PORT/ws/chat", "auth": "DIR",
+//                                  "logLevel": "silent"}'
+// Events  (stdout): {"event": <name>, "t": <ms since start>, ...}
+//   ready                      the process is up and listening for commands
+//   socket {n}                 socket number n was created (1, 2, ...)
+//   qr {qr}                    Baileys showed a QR string
+//   connection {connection, statusCode?, message?, isNewLogin?, receivedPendingNotifications?}
+//   creds {me, registered, platform, hasAccount}   creds were saved to the auth folder
+//   pairing_code {code}        answer to requestPairingCode
+//   logged_out {statusCode}    closed with 401: no reconnect
+//   result {id, cmd, ...} / error {id?, cmd?, message}   answers to commands
+//   exit {code}                about to exit
+// Commands (stdin): {"cmd": "requestPairingCode", "phone": "15551234567", "code"?: "ABCD1234", "id"?}
+//   {"cmd": "end"}     close the current socket from the client side (the driver reconnects)
+//   {"cmd": "logout"}  sock.logout() (sends remove-companion-device, ends with 401)
+//   {"cmd": "stop"}    close without reconnecting, wait for pending creds writes, exit 0
+import { createInterface } from 'node:readline';
+import pino from 'pino';
+import makeWASocket, { DisconnectReason, useMultiFileAuthState } from '@whiskeysockets/baileys';
+
+const config = JSON.parse(process.argv[2] || '{}');
+const started = Date.now();
+const emit = (event, fields = {}) => {
+  process.stdout.write(JSON.stringify({ event, t: Date.now() - started, ...fields }) + '\n');
+};
+
+const logger = pino({ level: config.logLevel || 'silent' }, pino.destination(2));
+const { state, saveCreds } = await useMultiFileAuthState(config.auth);
+
+let sock = null;
+let socketCount = 0;
+let stopping = false;
+let failures = 0; // consecutive closes without reaching open: paces reconnects to a dead server
+let pendingSaves = Promise.resolve();
+
+function start() {
+  socketCount += 1;
+  const n = socketCount;
+  const s = makeWASocket({
+    waWebSocketUrl: config.url,
+    auth: state,
+    logger,
+    printQRInTerminal: false,
+    shouldSyncHistoryMessage: () => false,
+    markOnlineOnConnect: false,
+    ...(config.socket || {}),
+  });
+  sock = s;
+  emit('socket', { n });
+  s.ev.on('creds.update', () => {
+    pendingSaves = pendingSaves.then(saveCreds).then(() => {
+      const c = state.creds;
+      emit('creds', {
+        socket: n,
+        me: c.me ?? null,
+        registered: !!c.registered,
+        platform: c.platform ?? null,
+        hasAccount: !!c.account,
+      });
+    }).catch((err) => emit('error', { message: `saveCreds: ${err}` }));
+  });
+  s.ev.on('connection.update', (update) => {
+    const { connection, lastDisconnect, qr, isNewLogin, receivedPendingNotifications } = update;
+    if (qr) emit('qr', { socket: n, qr });
+    if (isNewLogin) emit('connection', { socket: n, isNewLogin: true });
+    if (receivedPendingNotifications) emit('connection', { socket: n, receivedPendingNotifications: true });
+    if (connection === 'open') {
+      failures = 0;
+      emit('connection', { socket: n, connection: 'open', me: state.creds.me ?? null });
+    } else if (connection === 'connecting') {
+      emit('connection', { socket: n, connection: 'connecting' });
+    } else if (connection === 'close') {
+      const statusCode = lastDisconnect?.error?.output?.statusCode ?? null;
+      const message = lastDisconnect?.error?.message ?? null;
+      emit('connection', { socket: n, connection: 'close', statusCode, message });
+      if (s !== sock || stopping) return;
+      if (statusCode === DisconnectReason.loggedOut) {
+        emit('logged_out', { socket: n, statusCode });
+        return;
+      }
+      if (statusCode === DisconnectReason.restartRequired) {
+        start();
+      } else {
+        failures += 1;
+        setTimeout(() => { if (!stopping && s === sock) start(); }, Math.min(2000, 50 * 2 ** failures));
+      }
+    }
+  });
+  return s;
+}
+
+async function handle(command) {
+  const { cmd, id } = command;
+  switch (cmd) {
+    case 'requestPairingCode': {
+      const code = await sock.requestPairingCode(command.phone, command.code);
+      emit('pairing_code', { id, code });
+      return;
+    }
+    case 'end':
+      sock.end(undefined);
+      emit('result', { id, cmd });
+      return;
+    case 'logout':
+      await sock.logout();
+      emit('result', { id, cmd });
+      return;
+    case 'stop':
+      await stop(0);
+      return;
+    default:
+      throw new Error(`unknown command ${JSON.stringify(cmd)}`);
+  }
+}
+
+async function stop(code) {
+  stopping = true;
+  try { sock?.end(undefined); } catch { /* already closed */ }
+  await pendingSaves;
+  emit('exit', { code });
+  process.exit(code);
+}
+
+const rl = createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  if (!line.trim()) return;
+  let command;
+  try {
+    command = JSON.parse(line);
+  } catch (err) {
+    emit('error', { message: `bad command line: ${err.message}` });
+    return;
+  }
+  handle(command).catch((err) => emit('error', { id: command.id, cmd: command.cmd, message: String(err?.stack || err) }));
+});
+rl.on('close', () => { if (!stopping) stop(0); });
+process.on('unhandledRejection', (err) => emit('error', { message: `unhandled: ${err?.stack || err}` }));
+
+emit('ready', { auth: config.auth });
+start();
