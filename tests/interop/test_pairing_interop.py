@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from buzpo_nb.wa.client_payload import ClientConfig, login_payload, registration_payload
 from buzpo_nb.wa.creds import AuthCreds, init_auth_creds
 from buzpo_nb.wa.errors import SignatureError
 from buzpo_nb.wa.keys import KeyPair
@@ -382,3 +383,69 @@ def test_pair_success_creds_update_matches_baileys(results: dict[str, Any]) -> N
     )
     full = json.loads(creds.to_json())
     assert {k: full[k] for k in baileys} == baileys
+
+
+# -- ClientPayload golden bytes (§1.6) ----------------------------------------------------------
+CONFIGS = [
+    ClientConfig(),
+    ClientConfig(sync_full_history=True),
+    ClientConfig(browser=("Mac OS", "Desktop", "14.4.1"), sync_full_history=True),
+    ClientConfig(browser=("Windows", "Desktop", "10.0.22631"), sync_full_history=True),
+    ClientConfig(browser=("Ubuntu", "Firefox", "22.04.4"), country_code="DE"),
+    ClientConfig(browser=("Baileys", "Unknownium", "6.5.0"), version=(2, 3000, 1)),
+]
+LOGIN_JIDS = [
+    "15550001111:7@s.whatsapp.net",
+    "15550001111@s.whatsapp.net",
+    "491701234567:0@s.whatsapp.net",
+]
+
+
+def js_config(c: ClientConfig) -> dict[str, Any]:
+    return {
+        "version": list(c.version),
+        "browser": list(c.browser),
+        "countryCode": c.country_code,
+        "syncFullHistory": c.sync_full_history,
+    }
+
+
+@pytest.fixture(scope="module")
+def payload_results() -> dict[str, Any]:
+    creds = [init_auth_creds(registration_id=r) for r in (1, 200, 16383)]
+    ops: list[dict[str, Any]] = [{"op": "defaultConfig"}]
+    cases: list[tuple[str, bytes]] = []
+    for i, config in enumerate(CONFIGS):
+        c = creds[i % len(creds)]
+        ops.append(
+            {"op": "registrationPayload", "credsJson": c.to_json(), "config": js_config(config)}
+        )
+        cases.append((f"registration/{i}", registration_payload(c, config)))
+        for jid in LOGIN_JIDS:
+            ops.append({"op": "loginPayload", "jid": jid, "config": js_config(config)})
+            cases.append((f"login/{i}/{jid}", login_payload(jid, config)))
+    out = run_node(SCRIPT, {"ops": ops})["results"]
+    return {"default": out[0], "cases": cases, "js": [bytes.fromhex(r["payload"]) for r in out[1:]]}
+
+
+def test_default_config_matches_baileys_except_full_history(
+    payload_results: dict[str, Any],
+) -> None:
+    """Baileys defaults syncFullHistory to true; Buzpo deliberately defaults to False."""
+    d = payload_results["default"]
+    c = ClientConfig()
+    assert tuple(d["version"]) == c.version
+    assert tuple(d["browser"]) == c.browser
+    assert d["countryCode"] == c.country_code
+    assert d["syncFullHistory"] is True and c.sync_full_history is False
+
+
+def test_payloads_byte_identical_to_baileys(payload_results: dict[str, Any]) -> None:
+    mismatched = [
+        name
+        for (name, ours), theirs in zip(
+            payload_results["cases"], payload_results["js"], strict=True
+        )
+        if ours != theirs
+    ]
+    assert mismatched == []

@@ -129,6 +129,20 @@ const handlers = {
     if (c.signalIdentities) out.signalIdentityKeyIsBuffer = isBuf(c.signalIdentities[0].identifierKey);
     return out;
   },
+  // --- ClientPayload golden bytes ---
+  registrationPayload: ({ credsJson, config }) => {
+    const creds = JSON.parse(credsJson, B.BufferJSON.reviver);
+    const node = B.generateRegistrationNode(creds, config);
+    return { payload: hex(proto.ClientPayload.encode(node).finish()) };
+  },
+  loginPayload: ({ jid, config }) => {
+    const node = B.generateLoginNode(jid, config);
+    return { payload: hex(proto.ClientPayload.encode(node).finish()) };
+  },
+  defaultConfig: () => {
+    const c = B.DEFAULT_CONNECTION_CONFIG;
+    return { version: c.version, browser: c.browser, countryCode: c.countryCode, syncFullHistory: c.syncFullHistory };
+  },
   libsignalVerify: ({ pub, msg, sig }) => ({ ok: curve.verifySignature(signal(buf(pub)), buf(msg), buf(sig)) === true }),
 };
 
