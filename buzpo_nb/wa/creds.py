@@ -261,10 +261,14 @@ class AuthCreds:
                     isinstance(v, bytes) for v in value.values()
                 )
                 value = _account_from_json(value)
-            elif name == "me":
-                value = Me.from_json_dict(value)
-            elif name == "signalIdentities":
-                value = [SignalIdentity.from_json_dict(s) for s in value]
+            elif name in ("me", "signalIdentities"):
+                try:
+                    if name == "me":
+                        value = Me.from_json_dict(value)
+                    else:
+                        value = [SignalIdentity.from_json_dict(s) for s in value]
+                except (AttributeError, TypeError, ValueError) as exc:
+                    raise DecodeError(f"creds.{name} is malformed: {exc}") from exc
             kwargs[attr] = value
         extra = {k: v for k, v in data.items() if k not in _FIELDS}
         return cls(

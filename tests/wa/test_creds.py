@@ -202,6 +202,11 @@ def test_legacy_numeric_object_buffers_load() -> None:
         lambda d: d.update(me={"lid": "x"}),
         lambda d: d.update(account={"accountSignature": "AAAA"}),
         lambda d: d.update(signalIdentities=[{"identifier": {"name": "x"}}]),
+        lambda d: d.update(signalIdentities=["x"]),
+        lambda d: d.update(signalIdentities=5),
+        lambda d: d.update(me="x"),
+        lambda d: d.update(account="x"),
+        lambda d: d.update(registrationId="x"),
     ],
 )
 def test_malformed_creds_are_decode_errors(mutate) -> None:

@@ -111,3 +111,13 @@ def test_signed_pre_key_injected_pair() -> None:
     spk = signed_pre_key(identity, 7, key_pair=pre, nonce=bytes(64))
     assert spk.key_pair is pre
     assert spk == signed_pre_key(identity, 7, key_pair=pre, nonce=bytes(64))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pub=st.binary(min_size=32, max_size=32),
+    msg=st.binary(max_size=64),
+    sig=st.binary(min_size=64, max_size=64),
+)
+def test_verify_never_raises_and_rejects_random_input(pub: bytes, msg: bytes, sig: bytes) -> None:
+    assert xeddsa_verify(pub, msg, sig) is False
