@@ -56,14 +56,6 @@ class IqError(ClientError):
         self.node = node
 
 
-class LoggedOutError(ClientError):
-    """The server says this device is no longer linked (401); the credentials are gone."""
-
-
-class PairingFailed(ClientError):
-    """Linking did not complete (the QR refs ran out, or the pair-success did not verify)."""
-
-
 class ClientStopped(ClientError):
     """``wait_for`` / ``events()`` ended because the client stopped for good (closed, logged out,
     replaced or QR timeout) and the awaited event can no longer arrive."""
