@@ -7,33 +7,15 @@ to one node process per module: node start-up dominates the cost.
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
+from nodeproc import run_node
 
 from buzpo_nb.wa.keys import KeyPair, shared_key, signal_public, signed_pre_key, xeddsa_sign
 from buzpo_nb.wa.keys import xeddsa_verify as verify
 
-INTEROP_DIR = Path(__file__).parent
-SCRIPT = INTEROP_DIR / "scripts" / "crypto_ops.mjs"
-
-
-def run_node(script: Path, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run a node script inside tests/interop (so Baileys resolves) with JSON in and out."""
-    proc = subprocess.run(
-        ["node", str(script)],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        cwd=INTEROP_DIR,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+SCRIPT = "crypto_ops.mjs"
 
 
 def tamper(sig: bytes, index: int = 5) -> bytes:

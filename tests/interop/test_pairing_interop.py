@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
+from nodeproc import run_node
 
 from buzpo_nb.wa.client_payload import ClientConfig, login_payload, registration_payload
 from buzpo_nb.wa.creds import AuthCreds, init_auth_creds
@@ -39,23 +38,7 @@ from buzpo_nb.wa.pairing_code import (
     primary_hello,
 )
 
-INTEROP_DIR = Path(__file__).parent
-SCRIPT = INTEROP_DIR / "scripts" / "pairing_ops.mjs"
-
-
-def run_node(script: Path, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run a node script inside tests/interop (so Baileys resolves) with JSON in and out."""
-    proc = subprocess.run(
-        ["node", str(script)],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        cwd=INTEROP_DIR,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+SCRIPT = "pairing_ops.mjs"
 
 
 def hexpair(kp: KeyPair) -> dict[str, str]:
