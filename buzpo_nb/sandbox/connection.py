@@ -31,7 +31,7 @@ from buzpo_nb.sandbox.device_session import (
 from buzpo_nb.sandbox.errors import CompanionGone
 from buzpo_nb.sandbox.faults import Fault
 from buzpo_nb.wa.binary import decode_node, encode_node
-from buzpo_nb.wa.errors import ProtocolError
+from buzpo_nb.wa.errors import FrameTooLarge, ProtocolError
 from buzpo_nb.wa.noise import ClientHandshakeComplete, NoiseServer, PayloadReceived
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
 
 
@@ -78,6 +79,9 @@ class Connection:
         self.sandbox.hub.add(self)
         try:
             await self._read_loop()
+        except FrameTooLarge as exc:
+            log.info("%r sent an oversized frame: %s", self, exc)
+            await self._close(CLOSE_TOO_BIG, _reason(exc))
         except ProtocolError as exc:
             log.info("%r broke the protocol: %s", self, exc)
             await self._close(CLOSE_PROTOCOL_ERROR, _reason(exc))
@@ -102,7 +106,9 @@ class Connection:
                 return
             data = message.get("bytes")
             if data is None:
-                raise ProtocolError("text WebSocket message; the protocol is binary frames only")
+                log.info("%r sent a text message; closing", self)
+                await self._close(CLOSE_UNSUPPORTED_DATA, "binary frames only")
+                return
             await self._flowing.wait()
             if self._closing:
                 return
@@ -121,7 +127,7 @@ class Connection:
             if isinstance(event, ClientHandshakeComplete):
                 self.session.handshake_complete(event.client_static, event.client_payload, now)
                 await self.pump()
-                await self.apply_faults(self.sandbox.faults.take(self.session.device_jid))
+                self.apply_faults(self.sandbox.faults.take(self.session.device_jid))
             elif isinstance(event, PayloadReceived):
                 node = decode_node(event.data)
                 log.debug("%r recv %r", self, node)
@@ -163,11 +169,19 @@ class Connection:
             self._closing = True
 
     async def _close(self, code: int, reason: str) -> None:
+        if self._begin_close(code, reason):
+            await self._send_close(code, reason)
+
+    def _begin_close(self, code: int, reason: str) -> bool:
+        """Mark the connection as closing (nothing more is read or written); False if it was."""
         if self._closing:
-            return
+            return False
         self._closing = True
         self._flowing.set()  # let blocked readers/writers observe the close
         log.info("%r closing (%d): %s", self, code, reason)
+        return True
+
+    async def _send_close(self, code: int, reason: str) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
             await self.ws.close(code, reason[:120])
 
@@ -218,11 +232,14 @@ class Connection:
             waiter.set_result(result)  # type: ignore[arg-type]
 
     # -- faults ----------------------------------------------------------------------------------
-    async def apply_faults(self, faults: list[Fault]) -> None:
+    def apply_faults(self, faults: list[Fault]) -> None:
+        """Start carrying out faults now (synchronously armed, so no request can overtake)."""
         for fault in faults:
             log.info("%r: injecting fault %s", self, fault)
             if fault.action == "drop":
-                await self._close(CLOSE_INTERNAL_ERROR, f"injected drop ({fault.id})")
+                reason = f"injected drop ({fault.id})"
+                if self._begin_close(CLOSE_INTERNAL_ERROR, reason):
+                    self._spawn(self._send_close(CLOSE_INTERNAL_ERROR, reason))
             elif fault.action == "stream_error":
                 self.session.stream_error(fault.code or 503)
                 self.pump_soon()
@@ -230,9 +247,6 @@ class Connection:
                 self._flowing.clear()
                 if fault.seconds is not None:
                     asyncio.get_running_loop().call_later(fault.seconds, self._flowing.set)
-
-    def apply_faults_soon(self, faults: list[Fault]) -> None:
-        self._spawn(self.apply_faults(faults))
 
     def _spawn(self, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[arg-type]

@@ -64,7 +64,7 @@ def normalize_pairing_code(code: str) -> str:
     if len(cleaned) != pairing_code.PAIRING_CODE_LENGTH or any(
         c not in pairing_code.CROCKFORD_ALPHABET for c in cleaned
     ):
-        raise WrongCode(
+        raise InvalidRequest(
             "a pairing code is 8 characters from 1-9 and A-Z without I, O, U "
             f"(e.g. ABCD-EFGH), got {code!r}",
             field="code",
@@ -230,7 +230,7 @@ class Sandbox:
         if target != NEXT_CONNECTION:
             conn = self.hub.by_device(target)
             if conn is not None:
-                conn.apply_faults_soon(self.faults.take_for_device(target))
+                conn.apply_faults(self.faults.take_for_device(target))
         return fault
 
     # -- lifecycle -------------------------------------------------------------------------------

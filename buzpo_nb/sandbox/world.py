@@ -138,7 +138,7 @@ class World:
         try:
             return self.phones[number]
         except KeyError:
-            raise NoSuchPhone(f"no phone {number}") from None
+            raise NoSuchPhone(f"no phone {number}", field="number") from None
 
     def phone_by_user(self, user: str, server: str) -> Phone | None:
         """The phone a jid user part names, by number (pn) or by LID."""
