@@ -110,6 +110,8 @@ class Jid:
     ``device`` and ``agent`` 0 print like absent ones (``jidEncode`` drops falsy parts), because
     device 0 is the account's primary device and Baileys addresses it without a suffix; so
     ``Jid.parse("u:0@s.whatsapp.net")`` keeps ``device=0`` but prints as ``u@s.whatsapp.net``.
+    One exception: a non-zero agent always prints with its device (``u_1:0@…``), because
+    ``jidEncode``'s ``u_1@…`` would lose the agent on the wire.
     """
 
     user: str
@@ -137,9 +139,11 @@ class Jid:
         return cls(user, server, device, agent)
 
     def __str__(self) -> str:
-        agent = f"_{self.agent}" if self.agent else ""
-        device = f":{self.device}" if self.device else ""
-        return f"{self.user}{agent}{device}@{self.server}"
+        if self.agent:  # an agent needs a device to survive the wire, so print ":0" here
+            return f"{self.user}_{self.agent}:{self.device or 0}@{self.server}"
+        if self.device:
+            return f"{self.user}:{self.device}@{self.server}"
+        return f"{self.user}@{self.server}"
 
     # -- derived JIDs ------------------------------------------------------------------------
     @property
