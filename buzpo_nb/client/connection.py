@@ -278,15 +278,23 @@ class Connection:
         return self.disconnect is not None
 
     def end(
-        self, code: int, reason: str, *, final: bool = False, error: Exception | None = None
+        self,
+        code: int,
+        reason: str,
+        *,
+        final: bool = False,
+        error: Exception | None = None,
+        graceful: bool = True,
     ) -> None:
         """End the connection for this reason (the first reason wins) and close the socket.
 
         Safe to call from any task or callback; the close itself happens in the background.
+        ``graceful=False`` skips the WebSocket closing handshake (for a peer known to be dead,
+        waiting for its close frame would only delay the reconnect).
         """
         if self._record(Disconnect(code, reason, final=final, error=error)):
             loop = asyncio.get_running_loop()
-            task = loop.create_task(_abort(self._ws), name="ws-close")
+            task = loop.create_task(_abort(self._ws, graceful=graceful), name="ws-close")
             self._closer = task  # keep a reference until done
 
     def _record(self, disconnect: Disconnect) -> bool:
@@ -323,10 +331,11 @@ class Connection:
 CLOSE_GRACE = 1.0  # seconds a peer gets to answer our close frame before the TCP abort
 
 
-async def _abort(ws: ClientConnection) -> None:
+async def _abort(ws: ClientConnection, *, graceful: bool = True) -> None:
     """Close politely but never hang on a peer that stopped reading (a stalled server)."""
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(ws.close(), CLOSE_GRACE)
+    if graceful:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(), CLOSE_GRACE)
     with contextlib.suppress(Exception):
         ws.transport.abort()
 

@@ -50,6 +50,7 @@ async def keepalive(
             conn.end(
                 DisconnectReason.CONNECTION_LOST,
                 f"nothing received from the server for {now - silent_since:.1f}s",
+                graceful=False,
             )
             return
         if now >= next_ping:

@@ -153,7 +153,9 @@ def _route_ib(client: Client, conn: Connection, node: Node) -> bool:
     if first.tag == "edge_routing":
         info = first.child("routing_info")
         if info is not None and info.content_bytes():
-            conn.spawn(client._update_creds(routing_info=info.content_bytes()), "routing-info")
+            # Set now (the next connection must use it even if this one dies), save after.
+            client.creds.routing_info = info.content_bytes()
+            conn.spawn(client._save_creds(("routing_info",)), "routing-info")
         return True
     if first.tag == "downgrade_webclient":
         conn.end(DisconnectReason.MULTIDEVICE_MISMATCH, "multi-device not enabled on the phone")

@@ -31,6 +31,8 @@ class ScriptedPeer:
     noise: NoiseServer
     client_static: bytes
     payload: waproto.ClientPayload
+    origin: str | None = None
+    routing_info: bytes | None = None
     inbox: asyncio.Queue[Node] = field(default_factory=asyncio.Queue)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -66,7 +68,8 @@ class ScriptedPeer:
 class ScriptedServer:
     """``async with ScriptedServer() as server: peer = await server.accept()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, garbage_hello: bool = False) -> None:
+        self.garbage_hello = garbage_hello  # answer ClientHello with junk instead of ServerHello
         self.static = KeyPair.generate()
         self.cert_chain = make_cert_chain(self.static.public)
         self._peers: asyncio.Queue[ScriptedPeer] = asyncio.Queue()
@@ -100,6 +103,9 @@ class ScriptedServer:
         peer: ScriptedPeer | None = None
         try:
             async for data in _messages(ws):
+                if self.garbage_hello:
+                    await ws.send(b"\x00\x00\x05hello")
+                    continue
                 noise.receive_data(data)
                 out = noise.data_to_send()
                 if out:
@@ -108,7 +114,14 @@ class ScriptedServer:
                     if isinstance(event, ClientHandshakeComplete):
                         payload = waproto.ClientPayload()
                         payload.ParseFromString(event.client_payload)
-                        peer = ScriptedPeer(ws, noise, event.client_static, payload)
+                        peer = ScriptedPeer(
+                            ws,
+                            noise,
+                            event.client_static,
+                            payload,
+                            origin=ws.request.headers.get("Origin") if ws.request else None,
+                            routing_info=noise.routing_info,
+                        )
                         self._peers.put_nowait(peer)
                     elif isinstance(event, PayloadReceived) and peer is not None:
                         peer.inbox.put_nowait(decode_node(event.data))
