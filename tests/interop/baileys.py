@@ -204,7 +204,11 @@ class BaileysDevice:
         return await self.wait_for(is_close, timeout)
 
     def creds(self) -> dict[str, Any]:
-        """The saved ``creds.json`` (BufferJSON encoding left as is)."""
+        """The saved ``creds.json`` (BufferJSON encoding left as is).
+
+        Read it after ``stop()``: Baileys rewrites the file in place (not atomically), so a read
+        while it is connected can catch a half-written file.
+        """
         return json.loads((self.auth_dir / "creds.json").read_text())
 
     # -- plumbing -------------------------------------------------------------------------------
