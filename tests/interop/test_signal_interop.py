@@ -1,9 +1,12 @@
 """Buzpo's Signal code against Baileys 7.0.0-rc.9's own Signal repository (libsignal 6.0.0).
 
 One node process (``scripts/signal_peer.mjs``) serves the whole module; each test creates its own
-Baileys "actors" in it, so tests stay independent while node starts once. The node key store keeps
-every value as the exact text ``useMultiFileAuthState`` would write, so the on-disk formats are
-compared byte for byte, and records are handed across mid-conversation in both directions.
+Baileys "actors" in it, so tests stay independent while node starts once. The conversations are
+interactive (each step depends on the other side's last answer), so instead of nodeproc's
+one-shot ``run_node`` the script reads one JSON command per line and answers one JSON line.
+The node key store keeps every value as the exact text ``useMultiFileAuthState`` would write, so
+the on-disk formats are compared byte for byte, and records are handed across mid-conversation
+in both directions.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
+from nodeproc import INTEROP_DIR, script_path
 
 from buzpo_nb.wa.keys import KeyPair, SignedPreKey, signed_pre_key
 from buzpo_nb.wa.signal import (
@@ -45,8 +48,7 @@ from buzpo_nb.wa.signal import (
     unpad_random_max16,
 )
 
-INTEROP_DIR = Path(__file__).parent
-SCRIPT = INTEROP_DIR / "scripts" / "signal_peer.mjs"
+SCRIPT = script_path("signal_peer.mjs")
 GROUP = "120363000000000001@g.us"
 
 

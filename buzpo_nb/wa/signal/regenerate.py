@@ -1,8 +1,9 @@
 """Regenerate ``signal_pb2.py`` from ``signal.proto`` with grpcio-tools' bundled protoc.
 
 Kept as a module (``python -m buzpo_nb.wa.signal.regenerate``) so the command and the sync test
-(tests/wa/signal/test_proto_sync.py) run the very same code path. The generated file gets a
-``# ruff: noqa`` first line because the project's ruff exclude only names ``wa/proto/*_pb2.py``.
+(tests/wa/signal/test_signal_proto_sync.py) run the very same code path. The generated file gets
+a ``# ruff: noqa`` / ``# fmt: off`` header because the project's ruff exclude only names
+``wa/proto/*_pb2.py`` (lint and ``ruff format`` must leave protoc's output alone).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 PROTO = HERE / "signal.proto"
 GENERATED = HERE / "signal_pb2.py"
-HEADER = "# ruff: noqa\n"
+HEADER = "# ruff: noqa\n# fmt: off\n"
 
 
 def generate_source() -> str:

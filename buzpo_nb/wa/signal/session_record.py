@@ -55,9 +55,10 @@ def b64(data: bytes) -> str:
 
 
 def unb64(text: str) -> bytes:
-    """Node's ``Buffer.from(text, 'base64')`` for well-formed input."""
+    """Node's ``Buffer.from(text, 'base64')`` for well-formed input; unlike Node, stray characters
+    are an error (a corrupt file should fail loudly, not decrypt with a wrong key)."""
     try:
-        return base64.b64decode(text)
+        return base64.b64decode(text, validate=True)
     except (ValueError, TypeError) as exc:
         raise MalformedRecord(f"bad base64 in session record: {text!r}") from exc
 
