@@ -1,0 +1,20 @@
+"""The ``buzpo`` command line. Subcommands register themselves via ``add_parser``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from buzpo_nb.sandbox import cli as sandbox_cli
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="buzpo", description="Buzpo WhatsApp gateway")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    sandbox_cli.add_parser(subparsers)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
