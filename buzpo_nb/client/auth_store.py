@@ -23,6 +23,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -36,6 +37,8 @@ CREDS_FILE = "creds.json"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 _TMP_SUFFIX = ".tmp"
+_PARALLEL_WRITES_ABOVE = 16
+_WRITE_THREADS = 8
 _SESSION_ID = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
 
 
@@ -182,8 +185,15 @@ class MultiFileAuthStore:
 
     def _write_many(self, writes: Mapping[str, str], deletes: Iterable[str]) -> None:
         self._ensure_folder()
-        for name, text in writes.items():
-            self._write_one(fix_file_name(name), text.encode("utf-8"))
+        items = [(fix_file_name(name), text.encode("utf-8")) for name, text in writes.items()]
+        if len(items) > _PARALLEL_WRITES_ABOVE:
+            # File creation, fsync and rename release the GIL: a batch such as 812 pre-keys is
+            # several times faster spread over a few threads (each file is still atomic).
+            with ThreadPoolExecutor(max_workers=_WRITE_THREADS) as pool:
+                list(pool.map(lambda item: self._write_one(*item), items))
+        else:
+            for name, data in items:
+                self._write_one(name, data)
         for name in deletes:
             with contextlib.suppress(FileNotFoundError):
                 self.path_of(name).unlink()

@@ -90,6 +90,7 @@ class ClientSettings:
     url: str = DEFAULT_URL
     origin: str | None = DEFAULT_ORIGIN
     headers: Mapping[str, str] | None = None
+    proxy: str | bool | None = None  # None: direct; True: from the environment; or a URL
     connect_timeout: float = 20.0
     query_timeout: float = 60.0
     pre_key_upload_timeout: float = 30.0
@@ -153,7 +154,6 @@ class Client:
         self._pre_key_lock = asyncio.Lock()
         self._creds_lock = asyncio.Lock()
         self._qr: QrRotation | None = None
-        self._registration_conn: asyncio.Future[Connection] | None = None
         self._pending_pairing_code: PendingPairingCode | None = None
         self._new_login_pending = False
         self._close_requested = asyncio.Event()
@@ -425,6 +425,7 @@ class Client:
                 origin=settings.origin,
                 timeout=settings.connect_timeout,
                 headers=dict(settings.headers) if settings.headers else None,
+                proxy=settings.proxy,
                 clock=self._clock,
             )
         except TimeoutError:

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -103,7 +104,7 @@ class Connection:
         self._noise = noise
         self.clock = clock
         self.tags = tags or MessageTags()
-        self._inbox: list[Node] = []
+        self._inbox: deque[Node] = deque()
         self._pending: dict[str, asyncio.Future[Node]] = {}
         self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -123,12 +124,14 @@ class Connection:
         origin: str | None = DEFAULT_ORIGIN,
         timeout: float = 20.0,
         headers: dict[str, str] | None = None,
+        proxy: str | bool | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> Connection:
         """Connect the WebSocket and run the Noise handshake (bounded by ``timeout``).
 
         Raises ``OSError`` / ``websockets`` errors for the socket, ``HandshakeError`` for a bad
-        server hello, ``TimeoutError`` when the server is silent.
+        server hello, ``TimeoutError`` when the server is silent. ``proxy``: ``None`` connects
+        directly, ``True`` uses the environment's proxy settings, a URL uses that proxy.
         """
         ws = await asyncio.wait_for(
             connect(
@@ -139,7 +142,7 @@ class Connection:
                 ping_interval=None,  # the protocol has its own keep-alive (iq w:p)
                 max_size=MAX_MESSAGE_SIZE,
                 open_timeout=timeout,
-                proxy=None,
+                proxy=proxy,
                 user_agent_header=None,
             ),
             timeout,
@@ -191,7 +194,7 @@ class Connection:
                 raise ProtocolError("text WebSocket message from the server")
             self._noise.receive_data(data)
             self._take_events(self._noise.events_received())
-        return self._inbox.pop(0)
+        return self._inbox.popleft()
 
     def _take_events(self, events: list[Any]) -> None:
         for event in events:

@@ -5,10 +5,12 @@ after every login the client asks the server how many it still holds and tops th
 (812 the first time, 5 more when it is down to 5 - Baileys' numbers, see ``wa/prekeys.py``).
 The server also says so unprompted (``<notification type="encrypt"><count value/>``).
 
-Ordering matters for safety: new keys are written to the store and the id counters saved in
-``creds.json`` *before* the upload, so a crash between the two can never hand out a key we do
-not hold the private half of; the next upload simply re-sends the un-uploaded ids. Only one
-upload runs at a time per client.
+Ordering matters for safety: new keys are written to the store and ``nextPreKeyId`` saved
+*before* the upload, so a crash between the two can never hand out a key we do not hold the
+private half of; ``firstUnuploadedPreKeyId`` only moves once the server confirmed the upload, so
+an upload lost with its connection is re-sent with the same ids and keys. (Baileys advances both
+before uploading, so a lost upload leaves its keys stranded on disk forever.) Only one upload
+runs at a time per client.
 """
 
 from __future__ import annotations
@@ -63,10 +65,9 @@ async def upload_pre_keys(client: Client, conn: Connection, count: int = MIN_PRE
                 log.warning("pre-key %s vanished from the store; not uploading it", key_id)
                 continue
             keys[int(key_id)] = pre_key_from_record(record)
-        await client._update_creds(
-            next_pre_key_id=plan.next_pre_key_id,
-            first_unuploaded_pre_key_id=plan.first_unuploaded_pre_key_id,
-        )
+        # Generated keys are on disk: never hand out their ids again, even if we crash now.
+        if plan.next_pre_key_id != creds.next_pre_key_id:
+            await client._update_creds(next_pre_key_id=plan.next_pre_key_id)
         spk = creds.signed_pre_key
         upload = build_upload(
             registration_id=creds.registration_id,
@@ -77,6 +78,8 @@ async def upload_pre_keys(client: Client, conn: Connection, count: int = MIN_PRE
             signed_pre_key_signature=spk.signature,
         )
         await conn.query(upload.to_node(conn.tags.next()), client.settings.pre_key_upload_timeout)
+        # Only a confirmed upload moves the mark; otherwise the same keys go up next time.
+        await client._update_creds(first_unuploaded_pre_key_id=plan.first_unuploaded_pre_key_id)
         log.info("uploaded %d pre-keys (ids %s..%s)", len(keys), min(keys), max(keys))
 
 

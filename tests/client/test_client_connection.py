@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIMEOUT, collect_until, fast_policy
+from client_helpers import TIMEOUT, collect_until, fast_policy
 from scripted_server import ScriptedServer
 
 from buzpo_nb.client import (

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TIMEOUT, collect_until, is_open, link_by_qr
+from client_helpers import TIMEOUT, collect_until, is_open, link_by_qr
 
 from buzpo_nb.client import Client, ClientStopped, ConnectionUpdate, QrCode
 
