@@ -116,15 +116,18 @@ class Client:
     """A WhatsApp companion device. See the module docstring for the life cycle.
 
     ``auth`` is a folder (Baileys multi-file layout) or any ``AuthStore``; ``None`` means
-    ``$BUZPO_HOME/auth/<session_id>`` (``~/.buzpo`` by default). Keyword options are the fields
-    of ``ClientSettings``; ``reconnect`` is a ``ReconnectPolicy`` (``False`` disables automatic
-    reconnects after faults, the 515 restart after pairing still happens).
+    ``$BUZPO_HOME/auth/<session_id>`` (``~/.buzpo`` by default). Options are the fields of
+    ``ClientSettings``, given as a ``settings`` object and/or as keywords (keywords win, and an
+    unknown keyword is a ``TypeError``, so typos fail loudly). ``reconnect`` is a
+    ``ReconnectPolicy`` (``False`` disables automatic reconnects after faults; the 515 restart
+    after pairing still happens).
     """
 
     def __init__(
         self,
         auth: str | os.PathLike[str] | AuthStore | None = None,
         *,
+        settings: ClientSettings | None = None,
         session_id: str = "default",
         reconnect: ReconnectPolicy | bool = True,
         clock: Callable[[], float] = time.monotonic,
@@ -136,7 +139,7 @@ class Client:
             self.store = MultiFileAuthStore(auth)
         else:
             self.store = auth
-        self.settings = replace(ClientSettings(), **options)
+        self.settings = replace(settings or ClientSettings(), **options)
         if reconnect is True:
             self.reconnect_policy: ReconnectPolicy | None = ReconnectPolicy(clock=clock)
         elif reconnect is False:
