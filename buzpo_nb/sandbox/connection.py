@@ -183,7 +183,7 @@ class Connection:
 
     async def _send_close(self, code: int, reason: str) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-            await self.ws.close(code, reason[:120])
+            await self.ws.close(code, _truncate_utf8(reason, 120))
 
     async def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "shutting down") -> None:
         """Close from the server side (shutdown)."""
@@ -255,5 +255,9 @@ class Connection:
 
 
 def _reason(exc: Exception) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text[:120]
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    """A close reason must fit in 123 bytes of UTF-8 (RFC 6455 §5.5)."""
+    return text.encode()[:limit].decode(errors="ignore")

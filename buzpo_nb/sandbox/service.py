@@ -85,8 +85,9 @@ class Sandbox:
     ) -> None:
         self.state = state
         self.world = world if world is not None else (state.load() if state else World())
+        self._save_pending = False
         if state is not None:
-            self.world.on_change = lambda: state.save(self.world)
+            self.world.on_change = self._schedule_save
         self.clock = clock
         self.link_timeout = link_timeout
         self.faults = FaultPlan()
@@ -94,6 +95,25 @@ class Sandbox:
         # Any key works: Baileys checks neither the server key nor the chain's signatures.
         self.server_key = KeyPair.generate()
         self.cert_chain = make_cert_chain(self.server_key.public)
+
+    # -- persistence -----------------------------------------------------------------------------
+    def _schedule_save(self) -> None:
+        """Save after the current step: a link or an 812-key upload makes several changes in a
+        row, and one atomic write of the whole world is enough for all of them."""
+        if self._save_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # used outside a loop (scripts, tests): save right away
+            self.save_now()
+            return
+        self._save_pending = True
+        loop.call_soon(self.save_now)
+
+    def save_now(self) -> None:
+        self._save_pending = False
+        if self.state is not None:
+            self.state.save(self.world)
 
     # -- phones ----------------------------------------------------------------------------------
     def create_phone(self, number: str, *, lid: str | None = None) -> Phone:
@@ -237,3 +257,5 @@ class Sandbox:
     async def close_connections(self) -> None:
         conns = list(self.hub.connections)
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+        if self._save_pending:
+            self.save_now()
