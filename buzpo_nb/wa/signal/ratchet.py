@@ -11,8 +11,16 @@ Key derivation, exactly as libsignal:
 
 Limits and quirks kept on purpose: at most 2000 message keys may be derived in one jump
 (``Over 2000 messages into the future!``); derived keys of skipped messages stay in their chain
-until used (libsignal never prunes them, nor old receiving chains); a chain whose peer moved on is
-closed by dropping its key after deriving the keys the peer says it sent on it.
+until used (libsignal never prunes them); a chain whose peer moved on is closed by dropping its
+key after deriving the keys the peer says it sent on it.
+
+One deliberate difference: libsignal-node never deletes closed receiving chains, so a session
+grows by ~100 bytes of JSON per conversation turn forever (1,500 turns = 158 kB rewritten per
+message). Buzpo keeps every chain that still holds message keys but only the newest
+``MAX_SPENT_CHAINS`` closed chains that hold none (libsignal-java bounds receiver chains to 5
+too). A spent chain can only ever see replays, so dropping it changes one thing: a replay of a
+very old message fails as ``InvalidMessage`` instead of ``DuplicateMessage``. Records stay
+loadable by libsignal (it simply finds fewer chains).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from buzpo_nb.wa.signal.primitives import ZERO_SALT, derive_secrets, hmac_sha256
 from buzpo_nb.wa.signal.session_record import Chain, ChainType, SessionState, b64
 
 MAX_SKIP = 2000  # libsignal fillMessageKeys; Baileys sender keys use the same bound
+MAX_SPENT_CHAINS = 5  # closed receiving chains without keys kept for replay detection
 MESSAGE_KEY_SEED = b"\x01"
 CHAIN_KEY_SEED = b"\x02"
 INFO_MESSAGE_KEYS = b"WhisperMessageKeys"
@@ -113,6 +122,17 @@ def _add_chain(state: SessionState, remote_key: bytes, sending: bool) -> None:
     state.root_key = root_key
 
 
+def _drop_spent_chains(state: SessionState) -> None:
+    """Forget all but the newest ``MAX_SPENT_CHAINS`` closed, keyless receiving chains."""
+    spent = [
+        name
+        for name, chain in state.chains.items()
+        if chain.key is None and not chain.message_keys and chain.chain_type == ChainType.RECEIVING
+    ]
+    for name in spent[: max(0, len(spent) - MAX_SPENT_CHAINS)]:
+        del state.chains[name]
+
+
 def maybe_step_ratchet(
     state: SessionState,
     remote_key: bytes,
@@ -129,6 +149,7 @@ def maybe_step_ratchet(
         previous = own_chain(state, previous_name)
         fill_message_keys(previous, previous_counter)
         previous.key = None
+        _drop_spent_chains(state)
     _add_chain(state, remote_key, sending=False)
     own_name = b64(state.ephemeral_public)
     own = state.chains.get(own_name)

@@ -33,6 +33,7 @@ from buzpo_nb.wa.signal import (
     encrypt,
     initiate_session,
 )
+from buzpo_nb.wa.signal.ratchet import MAX_SPENT_CHAINS
 from buzpo_nb.wa.signal.session_record import CLOSED_SESSIONS_MAX
 
 
@@ -250,6 +251,30 @@ def test_at_most_40_sessions_are_kept(alice: Device, bob: Device) -> None:
     assert len(record.sessions) == CLOSED_SESSIONS_MAX
     assert record.has_open_session()
     assert [s.is_closed for s in record.sessions.values()].count(False) == 1
+
+
+def test_spent_chains_do_not_pile_up(alice: Device, bob: Device) -> None:
+    """Deliberate difference from libsignal-node: closed receiving chains without keys are
+    bounded; chains still holding skipped keys are kept however old."""
+    alice.start(bob)
+    bob.receive(alice, *alice.send(bob, b"open"))
+    first = alice.send(bob, b"first")
+    bob.receive(alice, *first)
+    kept = recent = None
+    for i in range(30):
+        alice.receive(bob, *bob.send(alice, b"b%d" % i))
+        if i == 1:
+            kept = alice.send(bob, b"kept")  # never delivered during the loop
+        recent = alice.send(bob, b"a%d" % i)
+        bob.receive(alice, *recent)
+    chains = bob.sessions["alice"].open_session().chains  # type: ignore[union-attr]
+    assert len(chains) <= MAX_SPENT_CHAINS + 3
+    assert kept is not None and recent is not None
+    assert bob.receive(alice, *kept) == b"kept"  # its chain was kept for its key
+    with pytest.raises(DuplicateMessage):
+        bob.receive(alice, *recent)
+    with pytest.raises(InvalidMessage):  # chain long forgotten: no longer recognised as a replay
+        bob.receive(alice, *first)
 
 
 def test_injected_randomness_makes_runs_repeatable() -> None:
