@@ -211,7 +211,9 @@ def decrypt_prekey_message(
     Two steps for the caller: ``PreKeyWhisperMessage.parse(data)`` tells which ``pre_key_id`` and
     ``signed_pre_key_id`` to load; pass those key pairs here (None if not held). They are only
     needed when the record has no session for the message's base key yet (a repeated ``pkmsg``
-    reuses it). A new session closes the open one. ``MissingPreKey`` if a needed key is absent.
+    reuses it); ``pre_key`` is ignored when the message names none. A new session closes the
+    open one. ``MissingPreKey`` if a needed key is absent; otherwise the same errors as
+    :func:`decrypt_message` (a replayed ``pkmsg`` is a ``DuplicateMessage``).
     """
     if isinstance(message, bytes | bytearray | memoryview):
         message = PreKeyWhisperMessage.parse(bytes(message))

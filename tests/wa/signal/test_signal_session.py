@@ -243,6 +243,20 @@ def test_peer_restart_archives_the_old_session(alice: Device, bob: Device) -> No
     assert alice.receive(bob, *bob.send(alice, b"on s2")) == b"on s2"  # sent on the open one
 
 
+def test_simultaneous_initiation_still_converses(alice: Device, bob: Device) -> None:
+    """Both fetch the other's bundle at once; as in libsignal each ends up sending on the
+    session the other started and decrypting with its own (now closed) one."""
+    alice.start(bob, pre_key_id=1)
+    bob.start(alice, pre_key_id=1)
+    from_alice = alice.send(bob, b"hi bob")
+    from_bob = bob.send(alice, b"hi alice")
+    assert bob.receive(alice, *from_alice) == b"hi bob"
+    assert alice.receive(bob, *from_bob) == b"hi alice"
+    for i in range(3):
+        assert bob.receive(alice, *alice.send(bob, b"a%d" % i)) == b"a%d" % i
+        assert alice.receive(bob, *bob.send(alice, b"b%d" % i)) == b"b%d" % i
+
+
 def test_at_most_40_sessions_are_kept(alice: Device, bob: Device) -> None:
     for _ in range(CLOSED_SESSIONS_MAX + 5):
         alice.start(bob, pre_key_id=None)
