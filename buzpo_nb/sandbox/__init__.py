@@ -10,5 +10,6 @@ be hidden by the same bug in the server.
 """
 
 from buzpo_nb.sandbox.server import SandboxServer
+from buzpo_nb.sandbox.service import Sandbox
 
-__all__ = ["SandboxServer"]
+__all__ = ["Sandbox", "SandboxServer"]

@@ -206,10 +206,21 @@ class Connection:
             elif isinstance(event, LoggedIn):
                 replaced = hub.claim_device(event.jid, self)
                 if replaced is not None:
-                    replaced.session.replaced()
-                    replaced.pump_soon()
+                    replaced.supersede()
             elif isinstance(event, LoggedOut):
                 hub.release_device(event.jid, self)
+
+    def supersede(self) -> None:
+        """A newer connection logged in as our device: tell this one (440) and close it.
+
+        A stalled connection cannot be told (its link is dead to the device anyway), so it is
+        closed at once instead of keeping a task waiting for a stall that may never end.
+        """
+        self.session.replaced()
+        if self._flowing.is_set():
+            self.pump_soon()
+        elif self._begin_close(CLOSE_NORMAL, "replaced while stalled"):
+            self._spawn(self._send_close(CLOSE_NORMAL, "replaced"))
 
     def expect_link(self) -> asyncio.Future[LinkCompleted]:
         """A future for the outcome of the link the caller is about to start."""

@@ -161,15 +161,15 @@ class DeviceSession:
     registration: Registration | None = None
     phone: Phone | None = None
     device: LinkedDevice | None = None
+    code_hello: stanzas.CompanionHello | None = None  # the companion asked for a code link
     outbox: list[Output] = field(default_factory=list)
     events: list[SessionEvent] = field(default_factory=list)
     _refs: _IssuedRefs | None = None
     _offer: phone_side.LinkOffer | None = None
     _offer_iq_id: str = ""
-    _ids: int = 0
-    code_hello: stanzas.CompanionHello | None = None  # the companion asked for a code link
     _code_ref: bytes = b""
     _code_attempt: _CodeAttempt | None = None
+    _ids: int = 0
 
     # -- identity ----------------------------------------------------------------------------
     @property

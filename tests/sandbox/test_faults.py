@@ -203,3 +203,17 @@ async def test_concurrent_faults_hit_different_connections(
     await third.connect_registration()
     assert (await third.recv()).child("pair-device") is not None
     await asyncio.gather(second.close(), third.close())
+
+
+async def test_new_login_closes_a_stalled_old_connection(
+    sandbox: SandboxServer, http: httpx.AsyncClient, linked: Companion
+) -> None:
+    await _login(linked)
+    await http.post("/sandbox/faults", json={"action": "stall", "jid": JID})
+    (old,) = sandbox.sandbox.hub.connections
+    twin = Companion(sandbox.ws_url, creds=linked.creds, me_jid=linked.me_jid)
+    await _login(twin)
+    await asyncio.wait_for(old.closed.wait(), 5)
+    assert (await twin.ping()).attrs["type"] == "result"
+    devices = (await http.get(f"/sandbox/phones/{NUMBER}/devices")).json()
+    assert devices[0]["connected"] is True
