@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from records import linked_device
 
 from buzpo_nb.sandbox.device_session import (
     AwaitingLink,
@@ -167,3 +170,56 @@ def test_registration_with_a_forged_signed_pre_key_is_refused(world: World) -> N
         DeviceSession(world).handshake_complete(
             creds.noise_key.public, registration_payload(creds), NOW
         )
+
+
+_names = st.sampled_from(
+    ["encrypt", "w:p", "w", "md", "passive", "privacy", "blocklist", "usync", "x"]
+)
+_tags = st.sampled_from(
+    [
+        "count",
+        "digest",
+        "list",
+        "key",
+        "id",
+        "value",
+        "skey",
+        "rotate",
+        "ping",
+        "props",
+        "registration",
+        "identity",
+        "type",
+        "remove-companion-device",
+        "link_code_companion_reg",
+    ]
+)
+_nodes = st.recursive(
+    st.builds(Node, _tags, st.just({}), st.one_of(st.none(), st.binary(max_size=40))),
+    lambda kids: st.builds(Node, _tags, st.just({}), st.lists(kids, max_size=4)),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    xmlns=_names,
+    type_=st.sampled_from(["get", "set"]),
+    children=st.lists(_nodes, max_size=3),
+)
+def test_every_request_iq_gets_exactly_one_answer(
+    world: World, xmlns: str, type_: str, children: list[Node]
+) -> None:
+    phone = world.phone(NUMBER)
+    if 1 not in phone.devices:
+        world.add_device(phone, linked_device(1, b"\x01" * 32))
+    session = DeviceSession(world)
+    session.handshake_complete(b"\x01" * 32, login_payload(f"{NUMBER}:1@s.whatsapp.net"), NOW)
+    session.take_outbox()
+    request = Node("iq", {"id": "q", "xmlns": xmlns, "type": type_}, children)
+    session.receive_node(request, NOW)
+    answers = [n for n in _sent(session) if n.tag == "iq" and n.attrs.get("id") == "q"]
+    assert len(answers) == 1
+    assert answers[0].attrs["type"] in ("result", "error")

@@ -7,28 +7,14 @@ from pathlib import Path
 
 import pytest
 from companion import link_by_qr
+from records import linked_device
 
 from buzpo_nb.sandbox import SandboxServer
 from buzpo_nb.sandbox.errors import InvalidNumber, NoSuchDevice, PhoneExists
 from buzpo_nb.sandbox.state import StateDir, StateError, world_from_json, world_to_json
-from buzpo_nb.sandbox.world import LinkedDevice, SignedPreKeyRecord, World
+from buzpo_nb.sandbox.world import World
 
 NUMBER = "15551234567"
-
-
-def _device(device_id: int, noise: bytes) -> LinkedDevice:
-    return LinkedDevice(
-        device_id=device_id,
-        noise_public=noise,
-        identity_public=b"\x02" * 32,
-        registration_id=77,
-        signed_pre_key=SignedPreKeyRecord(1, b"\x03" * 32, b"\x04" * 64),
-        key_index=device_id,
-        linked_at=1_700_000_000,
-        platform="Chrome (Mac OS)",
-        pre_keys={1: b"\x05" * 32, 2: b"\x06" * 32},
-        device_identity=b"signed",
-    )
 
 
 def test_world_rules() -> None:
@@ -40,13 +26,13 @@ def test_world_rules() -> None:
         world.create_phone("+1555", now=1)
     assert world.allocate_device(phone) == (1, 1)
     assert world.allocate_device(phone) == (2, 2)
-    world.add_device(phone, _device(2, b"\x01" * 32))
+    world.add_device(phone, linked_device(2, b"\x01" * 32))
     assert world.resolve_device(f"{NUMBER}:2@s.whatsapp.net")[1].device_id == 2
     assert world.resolve_device("111111111111111:2@lid")[1].device_id == 2
     with pytest.raises(NoSuchDevice):
         world.resolve_device(f"{NUMBER}:1@s.whatsapp.net")
     # the same companion (noise key) linking again replaces its old record
-    world.add_device(phone, _device(3, b"\x01" * 32))
+    world.add_device(phone, linked_device(3, b"\x01" * 32))
     assert sorted(phone.devices) == [3]
     assert world.device_by_noise_key(b"\x01" * 32) == (phone, phone.devices[3])
 
@@ -56,7 +42,7 @@ def test_every_change_is_reported() -> None:
     world = World(on_change=lambda: changes.append(1))
     phone = world.create_phone(NUMBER, now=1)
     world.allocate_device(phone)
-    world.add_device(phone, _device(1, b"\x01" * 32))
+    world.add_device(phone, linked_device(1, b"\x01" * 32))
     world.store_pre_keys(phone.devices[1], {3: b"\x07" * 32}, None)
     world.remove_device(phone, 1)
     assert len(changes) == 5
@@ -65,7 +51,7 @@ def test_every_change_is_reported() -> None:
 def test_json_round_trip() -> None:
     world = World()
     phone = world.create_phone(NUMBER, now=5)
-    world.add_device(phone, _device(1, b"\x01" * 32))
+    world.add_device(phone, linked_device(1, b"\x01" * 32))
     again = world_from_json(json.loads(json.dumps(world_to_json(world))))
     copy = again.phone(NUMBER)
     assert copy.identity == phone.identity
