@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -101,6 +101,7 @@ class MultiFileAuthStore:
         if self.folder.exists() and not self.folder.is_dir():
             raise NotADirectoryError(f"{self.folder} exists and is not a directory")
         self._lock = asyncio.Lock()
+        self._jobs: set[asyncio.Task[None]] = set()
 
     @classmethod
     def for_session(cls, session_id: str = "default") -> MultiFileAuthStore:
@@ -122,8 +123,7 @@ class MultiFileAuthStore:
 
     async def save_creds(self, creds: AuthCreds) -> None:
         text = creds.to_json()
-        async with self._lock:
-            await asyncio.to_thread(self._write_many, {CREDS_FILE: text}, ())
+        await self._locked(self._write_many, {CREDS_FILE: text}, ())
 
     async def get(self, category: str, ids: Iterable[str]) -> dict[str, Any | None]:
         ids = [str(i) for i in ids]
@@ -143,12 +143,27 @@ class MultiFileAuthStore:
                     deletes.append(name)
                 else:
                     writes[name] = buffer_json.dumps(value)
-        async with self._lock:
-            await asyncio.to_thread(self._write_many, writes, deletes)
+        await self._locked(self._write_many, writes, deletes)
 
     async def clear(self) -> None:
-        async with self._lock:
-            await asyncio.to_thread(self._clear)
+        await self._locked(self._clear)
+
+    async def _locked(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run blocking file work in a thread, holding the store lock until it is *done*.
+
+        A cancelled caller must not release the lock while its thread is still writing: a
+        ``clear()`` (logout) queued behind it would otherwise race the writes and leave files
+        behind. The work is shielded, so cancellation only stops the caller from waiting.
+        """
+
+        async def job() -> None:
+            async with self._lock:
+                await asyncio.to_thread(fn, *args)
+
+        task = asyncio.ensure_future(job())
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+        await asyncio.shield(task)
 
     # -- file primitives (blocking; also usable directly from sync code and tests) -----------
     def path_of(self, name: str) -> Path:

@@ -205,3 +205,17 @@ async def test_failed_write_cleans_up_and_keeps_old_file(tmp_path: Path) -> None
     assert "File too large" in result.stderr
     assert (tmp_path / "creds.json").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["creds.json"]
+
+
+async def test_clear_after_a_cancelled_batch_leaves_nothing_behind(tmp_path: Path) -> None:
+    """Logout while 812 pre-keys are being written: the cancelled writer's thread finishes
+    under the store lock before ``clear()`` runs, so no key file survives the logout."""
+    store = MultiFileAuthStore(tmp_path / "s")
+    batch = {"pre-key": {str(i): {"private": KEY, "public": PUB} for i in range(1, 813)}}
+    writer = asyncio.create_task(store.set(batch))
+    for _ in range(3):  # let the writer take the lock and hand its files to a thread
+        await asyncio.sleep(0)
+    writer.cancel()
+    await store.clear()
+    assert writer.cancelled()
+    assert not (tmp_path / "s").exists()
