@@ -91,7 +91,9 @@ class QrRotation:
             conn.end(DisconnectReason.CONNECTION_LOST, QR_EXHAUSTED_REASON, final=True)
 
 
-def qr_code_maker(noise_public: bytes, identity_public: bytes, adv_secret_b64: str):
+def qr_code_maker(
+    noise_public: bytes, identity_public: bytes, adv_secret_b64: str
+) -> Callable[[str], str]:
     """A function ref -> QR string for this device's keys (``advSecretKey`` is stored base64)."""
     adv_secret = base64.b64decode(adv_secret_b64)
 

@@ -16,6 +16,7 @@ blocks on itself.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -117,13 +118,17 @@ def route(client: Client, conn: Connection, node: Node) -> None:
     handler = client._stanza_handlers.get(tag)
     if handler is not None:
         result = handler(node)
-        if result is not None:
-            conn.spawn(result, f"handler-{tag}")  # type: ignore[arg-type]
+        if inspect.isawaitable(result):
+            conn.spawn(_wait(result), f"handler-{tag}")
     elif tag in _ACKED_BY_DEFAULT and node.attrs.get("id"):
         conn.spawn(conn.send(ack_for(node)), "ack")
     elif tag == "iq" and node.attrs.get("type") in ("get", "set"):
         conn.spawn(conn.send(not_implemented(node)), "iq-501")
     client._emit(StanzaReceived(node))
+
+
+async def _wait(awaitable: Awaitable[None]) -> None:
+    await awaitable
 
 
 def _route_iq(client: Client, conn: Connection, node: Node) -> bool:
