@@ -15,7 +15,7 @@ from buzpo_nb.sandbox.errors import SandboxError
 from buzpo_nb.sandbox.server import SandboxServer
 from buzpo_nb.sandbox.state import StateError
 
-DEFAULT_PORT = 8080
+DEFAULT_PORT = 3020  # the port the product documentation names
 
 USAGE = """\
 WhatsApp Web clients (Baileys, Buzpo) connect to  {ws_url}
