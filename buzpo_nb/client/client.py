@@ -3,7 +3,7 @@
 Shaped like ``httpx.AsyncClient``: construct it with where its credentials live and a few
 options, use it as an async context manager, and react to events::
 
-    async with Client("auth/alice", url="ws://127.0.0.1:8080/ws/chat") as client:
+    async with Client("auth/alice", url="ws://127.0.0.1:3020/ws/chat") as client:
         async for event in client.events():
             if isinstance(event, QrCode):
                 show(event.code)
