@@ -40,6 +40,18 @@ def test_golden_ping() -> None:
     assert decode_node(bytes.fromhex(PING_HEX)) == PING
 
 
+def test_decode_accepts_any_bytes_like() -> None:
+    data = bytes.fromhex(PING_HEX)
+    assert decode_node(bytearray(data)) == decode_node(memoryview(data)) == PING
+
+
+def test_text_in_string_positions_is_str() -> None:
+    """BINARY_8 is bytes as content but text as a tag, key or value; bad UTF-8 becomes U+FFFD."""
+    data = bytes.fromhex("00f803fc0174fc016bfc02c3a8")  # <t k="è"/>, all three as BINARY_8
+    assert decode_node(data) == Node("t", {"k": "è"})
+    assert decode_node(bytes.fromhex("00f803fc0174fc016bfc01ff")).attrs == {"k": "\ufffd"}
+
+
 def test_compressed_payload() -> None:
     body = bytes.fromhex(PING_HEX)[1:]
     assert decode_node(b"\x02" + zlib.compress(body)) == PING
