@@ -367,3 +367,35 @@ def test_fuzz_mutations(node: Node, edits: list[tuple[int, int, int]]) -> None:
             break
     decodes_or_refuses(bytes(data))
     decodes_or_refuses(b"\x02" + zlib.compress(bytes(data[1:])))
+
+
+def test_large_decode_pauses_the_cycle_collector_and_restores_it() -> None:
+    """A big payload is decoded with the GC paused (speed), and the GC state is always restored."""
+    import gc
+
+    users = [Node("user", {"jid": f"{i}@s.whatsapp.net"}) for i in range(300)]
+    payload = encode_node(Node("iq", {"type": "result"}, users))
+    collections: list[str] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        collections.append(phase)
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(on_gc)
+    gc.set_threshold(1)  # without the pause, every new container would start a collection
+    try:
+        decode_node(payload)
+        assert collections == []
+        assert gc.isenabled()
+        with pytest.raises(DecodeError):
+            decode_node(payload[:-1])
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            decode_node(payload)
+            assert not gc.isenabled()  # a caller's own pause is left alone
+        finally:
+            gc.enable()
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(on_gc)
