@@ -1,16 +1,20 @@
-"""The checked-in ``wa_pb2.py`` must be exactly what protoc makes of ``wa.proto``.
+"""Each checked-in ``*_pb2.py`` must be exactly what protoc makes of its ``.proto``.
 
-Why: the generated module is committed (so users need no protoc), which means an edit to
-``wa.proto`` without regenerating would silently ship stale message classes.
-Fix a failure with ``python -m buzpo_nb.wa.proto.regenerate``.
+Why: the generated modules are committed, so an edit to a .proto without regenerating would ship
+stale classes. Fix a failure with ``python -m buzpo_nb.wa.proto.regenerate``.
 """
 
 from __future__ import annotations
 
-from buzpo_nb.wa.proto.regenerate import GENERATED, generate_source
+from pathlib import Path
+
+import pytest
+
+from buzpo_nb.wa.proto.regenerate import SCHEMAS, generate_source
 
 
-def test_generated_module_matches_proto() -> None:
-    assert GENERATED.read_text() == generate_source(), (
-        "wa_pb2.py is stale: run `python -m buzpo_nb.wa.proto.regenerate`"
+@pytest.mark.parametrize("proto", list(SCHEMAS), ids=lambda p: p.name)
+def test_generated_module_matches_proto(proto: Path) -> None:
+    assert SCHEMAS[proto].read_text() == generate_source(proto), (
+        f"{SCHEMAS[proto].name} is stale: run `python -m buzpo_nb.wa.proto.regenerate`"
     )
