@@ -27,13 +27,13 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import websockets
 
-from buzpo_nb.client import pairing_code, router
+from buzpo_nb.client import pairing_code, receipts, router, send
 from buzpo_nb.client.auth_store import AuthStore, MultiFileAuthStore
 from buzpo_nb.client.connection import (
     DEFAULT_ORIGIN,
@@ -50,9 +50,12 @@ from buzpo_nb.client.events import (
     EventBus,
     EventStream,
     LoggedOut,
+    MessageStream,
     ProtocolFailure,
 )
 from buzpo_nb.client.keepalive import DEFAULT_INTERVAL, keepalive
+from buzpo_nb.client.messages import Message, MessageKey
+from buzpo_nb.client.messaging import Messaging
 from buzpo_nb.client.pairing import (
     DEFAULT_FIRST_QR_TIMEOUT,
     DEFAULT_NEXT_QR_TIMEOUT,
@@ -61,6 +64,7 @@ from buzpo_nb.client.pairing import (
 from buzpo_nb.client.pairing_code import PendingPairingCode
 from buzpo_nb.client.reconnect import Action, DisconnectReason, ReconnectPolicy, decide
 from buzpo_nb.client.router import StanzaHandler
+from buzpo_nb.wa.addressing import parse_recipient
 from buzpo_nb.wa.binary import Node
 from buzpo_nb.wa.client_payload import (
     ClientConfig,
@@ -71,7 +75,11 @@ from buzpo_nb.wa.client_payload import (
 )
 from buzpo_nb.wa.creds import AuthCreds, init_auth_creds
 from buzpo_nb.wa.errors import BuzpoError, ProtocolError
+from buzpo_nb.wa.group_node import GroupMetadata
+from buzpo_nb.wa.jid import Jid
+from buzpo_nb.wa.message_content import text_message
 from buzpo_nb.wa.pairing import PairedAccount
+from buzpo_nb.wa.proto import wa_pb2 as waproto
 from buzpo_nb.wa.stanzas import SERVER_ADDRESS, PairSuccess, iq
 
 log = logging.getLogger(__name__)
@@ -99,6 +107,9 @@ class ClientSettings:
     keepalive_interval: float = DEFAULT_INTERVAL
     keepalive_timeout: float | None = None
     logout_timeout: float = 5.0
+    send_timeout: float = 20.0  # how long send_text waits for the server's ack
+    # Delivery receipts without a type (a device marked online) instead of "inactive".
+    active_receipts: bool = False
     config: ClientConfig = field(default_factory=ClientConfig)
 
 
@@ -161,6 +172,8 @@ class Client:
         self._new_login_pending = False
         self._close_requested = asyncio.Event()
         self._stop_reason: str | None = None
+        self._messaging = Messaging(self)
+        self._messaging.install()
 
     # -- life cycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> Client:
@@ -332,6 +345,44 @@ class Client:
                     await stream.next()
         finally:
             stream.close()
+
+    # -- messaging ----------------------------------------------------------------------------
+    async def send_text(
+        self,
+        to: str | Jid,
+        text: str,
+        reply_to: Message | MessageKey | None = None,
+    ) -> MessageKey:
+        """Send a text message and return its key once the server has acknowledged it.
+
+        ``to`` is an E.164 phone number (``+15551234567``) or a JID (user, LID or group);
+        ``reply_to`` quotes a received ``Message`` (or the ``MessageKey`` of one). Raises
+        ``InvalidRecipient`` (bad ``to``), ``UnknownRecipient`` (not on WhatsApp),
+        ``SendFailed`` (the server refused it), ``SendTimeout`` (no ack in ``send_timeout``),
+        ``NotConnected`` / ``ConnectionClosed``.
+        """
+        chat = parse_recipient(to)
+        quote = send.quote_for(self._messaging, reply_to, chat) if reply_to else None
+        return await send.send_message(self._messaging, chat, text_message(text, quote=quote))
+
+    async def send_message(
+        self, to: str | Jid, message: waproto.Message, *, message_id: str | None = None
+    ) -> MessageKey:
+        """Send any ``proto.Message`` (same rules and errors as ``send_text``)."""
+        chat = parse_recipient(to)
+        return await send.send_message(self._messaging, chat, message, message_id=message_id)
+
+    async def read(self, keys: Iterable[Message | MessageKey]) -> None:
+        """Mark received messages as read (read receipts to their senders)."""
+        await receipts.read(self._messaging, keys)
+
+    def messages(self) -> MessageStream:
+        """An async iterator of received ``Message`` objects, from now until the client stops."""
+        return MessageStream(self._bus.stream())
+
+    async def group_metadata(self, group: str | Jid) -> GroupMetadata:
+        """A group's subject, addressing mode and participants (``w:g2`` query)."""
+        return await self._messaging.groups.metadata(parse_recipient(group))
 
     # -- low level (for the layers above) -----------------------------------------------------
     async def send_node(self, node: Node) -> None:

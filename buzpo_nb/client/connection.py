@@ -109,6 +109,7 @@ class Connection:
         self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.disconnect: Disconnect | None = None
+        self._ended = asyncio.Event()
         self.last_received = clock()
         self._closer: asyncio.Task[None] | None = None
 
@@ -304,6 +305,7 @@ class Connection:
         if self.disconnect is not None:
             return False
         self.disconnect = disconnect
+        self._ended.set()
         closed = self._closed_error()
         for fut in self._pending.values():
             if not fut.done():
@@ -315,6 +317,14 @@ class Connection:
             if task is not current:
                 task.cancel()
         return True
+
+    async def wait_closed(self) -> None:
+        """Return once the connection has ended (for waits that must not outlive it)."""
+        await self._ended.wait()
+
+    def closed_error(self) -> ConnectionClosed:
+        """The ``ConnectionClosed`` describing why this connection ended."""
+        return self._closed_error()
 
     def _closed_error(self) -> ConnectionClosed:
         d = self.disconnect or Disconnect(DisconnectReason.CONNECTION_CLOSED, "closed")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from buzpo_nb.client.errors import ClientStopped
+from buzpo_nb.client.messages import Message, MessageReceived, ReceiptUpdate, UndecryptableMessage
 
 if TYPE_CHECKING:
     from buzpo_nb.wa.binary.node import Node
@@ -115,7 +116,16 @@ class _Stop:
 
 
 Event = (
-    QrCode | ConnectionUpdate | CredsUpdated | Paired | LoggedOut | ProtocolFailure | StanzaReceived
+    QrCode
+    | ConnectionUpdate
+    | CredsUpdated
+    | Paired
+    | LoggedOut
+    | ProtocolFailure
+    | StanzaReceived
+    | MessageReceived
+    | ReceiptUpdate
+    | UndecryptableMessage
 )
 E = TypeVar("E")
 Callback = Callable[[Any], Awaitable[None] | None]
@@ -161,6 +171,42 @@ class EventStream:
         self._bus._streams.discard(self)
 
     async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class MessageStream:
+    """Async iterator of received ``Message``s (the ``MessageReceived`` events of a stream).
+
+    ``async for message in client.messages()``, or ``await stream.next(timeout)``.
+    """
+
+    def __init__(self, events: EventStream) -> None:
+        self._events = events
+
+    def __aiter__(self) -> MessageStream:
+        return self
+
+    async def __anext__(self) -> Message:
+        while True:
+            event = await self._events.__anext__()
+            if isinstance(event, MessageReceived):
+                return event.message
+
+    async def next(self, timeout: float | None = None) -> Message:
+        """The next message; ``TimeoutError`` after ``timeout``; ``ClientStopped`` at the end."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.__anext__()
+        except StopAsyncIteration:
+            raise ClientStopped("the client stopped") from None
+
+    def close(self) -> None:
+        self._events.close()
+
+    async def __aenter__(self) -> MessageStream:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

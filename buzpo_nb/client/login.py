@@ -8,7 +8,9 @@ as online the client runs, in order (Baileys ``CB:success``, protocol-map §4.1)
 2. pre-key count, and upload if low (``prekeys.upload_pre_keys_if_required``);
 3. ``<iq xmlns="passive" type="set"><active/></iq>`` - tells the server to start delivering;
 4. ``<iq xmlns="encrypt" type="get"><digest/></iq>`` - the server checks our key bundle; an
-   answer without ``<digest>`` means it has none it trusts, so 5 fresh pre-keys are uploaded.
+   answer without ``<digest>`` means it has none it trusts, so 5 fresh pre-keys are uploaded;
+5. our own PN<->LID mapping is written to the folder (``lid-mapping-*.json``, as Baileys does
+   on open), so our sessions are named the same way by both stacks.
 
 Each step's failure is logged and the sequence goes on (as Baileys does): being online with a
 thin pre-key stock beats not being online. Only a lost connection stops it.
@@ -62,4 +64,5 @@ async def on_success(client: Client, conn: Connection, node: Node) -> None:
         raise
     except ClientError as exc:
         log.warning("key bundle digest failed: %s", exc)
+    await client._messaging.logged_in()
     client._opened(conn)

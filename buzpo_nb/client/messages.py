@@ -1,0 +1,137 @@
+"""Typed values for messaging: messages, their keys and statuses, the events and the errors.
+
+Applications see WhatsApp messages only through these: a ``MessageKey`` names a message (chat,
+id, whether we sent it, and the group member who did), a ``Message`` is one received (or
+sent-from-another-of-our-devices) message with its text and quote, and ``MessageReceived`` /
+``ReceiptUpdate`` / ``UndecryptableMessage`` are the events the client emits. JIDs are plain
+strings in WhatsApp's form (``15551234567@s.whatsapp.net``, ``…@lid``, ``…@g.us``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from buzpo_nb.client.errors import ClientError
+from buzpo_nb.wa.addressing import InvalidRecipient
+from buzpo_nb.wa.proto import wa_pb2 as waproto
+from buzpo_nb.wa.receipt_node import MessageStatus
+
+__all__ = [
+    "InvalidRecipient",
+    "Message",
+    "MessageKey",
+    "MessageReceived",
+    "MessageStatus",
+    "MessagingError",
+    "ReceiptUpdate",
+    "SendFailed",
+    "SendTimeout",
+    "UndecryptableMessage",
+    "UnknownRecipient",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageKey:
+    """Which message: its chat, its id, whether we sent it, and (groups) who did.
+
+    ``participant`` is the author's account JID (no device) for group messages, else None.
+    """
+
+    chat: str
+    id: str
+    from_me: bool
+    participant: str | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message as the application sees it.
+
+    ``sender`` is the author's account JID (ours for ``from_me``); ``sender_device`` the exact
+    device that sent it. ``text`` is the conversation text or a caption (None for other kinds:
+    ``raw`` holds the full ``proto.Message``). ``quoted_id`` names the message this one replies
+    to. ``offline`` marks messages the server kept while we were disconnected.
+    """
+
+    key: MessageKey
+    sender: str
+    sender_device: str
+    timestamp: int
+    text: str | None
+    quoted_id: str | None = None
+    quoted_participant: str | None = None
+    status: MessageStatus = MessageStatus.DELIVERED
+    push_name: str | None = None
+    offline: bool = False
+    sender_alt: str | None = None  # the sender's other name (its LID or its phone JID)
+    raw: waproto.Message = field(default_factory=waproto.Message, repr=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        return self.key.id
+
+    @property
+    def chat(self) -> str:
+        return self.key.chat
+
+    @property
+    def from_me(self) -> bool:
+        return self.key.from_me
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    """A message arrived and was decrypted (its delivery receipt is already on the way)."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptUpdate:
+    """A message we sent reached a new status (delivered, read, played) on a recipient.
+
+    ``recipient`` is the account that sent the receipt (the group member for groups).
+    """
+
+    key: MessageKey
+    status: MessageStatus
+    recipient: str
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class UndecryptableMessage:
+    """A message could not be decrypted; a retry receipt asked the sender to send it again."""
+
+    key: MessageKey
+    sender_device: str
+    error: Exception
+
+
+class MessagingError(ClientError):
+    """Root of the errors of sending and receiving messages."""
+
+
+class UnknownRecipient(MessagingError):
+    """The recipient has no WhatsApp account (the server lists no device for it)."""
+
+
+class SendFailed(MessagingError):
+    """The server refused the message (an ``ack`` with an ``error`` code)."""
+
+    def __init__(self, message_id: str, code: int, text: str = "") -> None:
+        super().__init__(
+            f"server refused message {message_id} (error {code}{': ' + text if text else ''})"
+        )
+        self.message_id = message_id
+        self.code = code
+
+
+class SendTimeout(MessagingError, TimeoutError):
+    """The server did not acknowledge the message in time (it may or may not arrive)."""
+
+    def __init__(self, message_id: str, timeout: float) -> None:
+        super().__init__(f"no server ack for message {message_id} within {timeout:g}s")
+        self.message_id = message_id
+        self.timeout = timeout
