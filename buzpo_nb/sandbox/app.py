@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from buzpo_nb.sandbox.connection import Connection
 from buzpo_nb.sandbox.control_api import router
 from buzpo_nb.sandbox.errors import SandboxError
+from buzpo_nb.sandbox.messaging_api import router as messaging_router
 from buzpo_nb.sandbox.service import Sandbox
 
 WS_PATH = "/ws/chat"
@@ -29,6 +30,7 @@ def create_app(sandbox: Sandbox) -> FastAPI:
     )
     app.state.sandbox = sandbox
     app.include_router(router)
+    app.include_router(messaging_router)
 
     @app.exception_handler(SandboxError)
     async def sandbox_error(_: Request, exc: SandboxError) -> JSONResponse:

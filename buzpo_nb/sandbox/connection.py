@@ -27,7 +27,9 @@ from buzpo_nb.sandbox.device_session import (
     LoggedIn,
     LoggedOut,
     Send,
+    StanzaReceived,
 )
+from buzpo_nb.sandbox.directory import DeviceRef
 from buzpo_nb.sandbox.errors import CompanionGone
 from buzpo_nb.sandbox.faults import Fault
 from buzpo_nb.wa.binary import decode_node, encode_node
@@ -94,6 +96,9 @@ class Connection:
             self.session.connection_lost()
             self._dispatch_events()
             self.sandbox.hub.remove(self)
+            ref = self._device_ref()
+            if ref is not None:  # what it never acknowledged goes to its successor or the queue
+                self.sandbox.post_office.redeliver(ref, self.session.take_unacked())
             self._closing = True
             self.closed.set()
             for task in list(self._tasks):
@@ -140,6 +145,7 @@ class Connection:
         """Carry out the session's decisions: send its nodes, maybe close, update the hub."""
         outputs = self.session.take_outbox()
         self._dispatch_events()
+        outputs += self.session.take_outbox()  # e.g. the server's ack for a routed message
         close_reason: str | None = None
         async with self._write_lock:
             for out in outputs:
@@ -209,6 +215,16 @@ class Connection:
                     replaced.supersede()
             elif isinstance(event, LoggedOut):
                 hub.release_device(event.jid, self)
+            elif isinstance(event, StanzaReceived):
+                ref = self._device_ref()
+                if ref is not None:
+                    self.sandbox.post_office.submit(ref, event.node)
+
+    def _device_ref(self) -> DeviceRef | None:
+        phone, device = self.session.phone, self.session.device
+        if phone is None or device is None:
+            return None
+        return DeviceRef(phone.number, device.device_id)
 
     def supersede(self) -> None:
         """A newer connection logged in as our device: tell this one (440) and close it.

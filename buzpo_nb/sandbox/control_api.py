@@ -86,8 +86,12 @@ class DeviceOut(BaseModel):
 
 
 class FaultIn(_Strict):
-    action: Literal["drop", "stream_error", "stall"]
-    jid: str | None = Field(default=None, description="Device jid; absent = the next connection")
+    action: Literal["drop", "stream_error", "stall", "corrupt_next_message"]
+    jid: str | None = Field(
+        default=None,
+        description="Device jid (a phone's own jid = the virtual phone); absent = the next "
+        "connection. corrupt_next_message breaks the next message delivered to it.",
+    )
     code: int | None = Field(default=None, ge=100, le=999, description="For stream_error")
     seconds: float | None = Field(default=None, gt=0, description="For stall; absent = forever")
 

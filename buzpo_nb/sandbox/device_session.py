@@ -11,7 +11,13 @@ Phases::
     registration payload → AWAITING_SCAN (pair-device sent)
         phone scans QR / enters code → AWAITING_SIGN (pair-success sent)
         pair-device-sign verified → LINKED (device stored, stream:error 515, close)
-    login payload → LOGGED_IN (success) | CLOSED (failure 401)
+    login payload → LOGGED_IN (success, the offline queue, <ib><offline count/>) | CLOSED (401)
+
+Once logged in, ``message`` and ``receipt`` stanzas are handed to the post office as
+``StanzaReceived`` events, and stanzas routed to the device come in through ``deliver``. A
+delivered message counts as unacknowledged until the device answers it (receipt or ack); the
+adapter gives the unacknowledged ones back (``take_unacked``) when the connection dies, so they
+are delivered again instead of lost.
 
 Shapes follow protocol-map §3, §4 and sandbox-spike.md. The clock comes in as ``now`` arguments.
 """
@@ -38,6 +44,7 @@ from buzpo_nb.sandbox.errors import (
     UnknownRef,
     WrongCode,
 )
+from buzpo_nb.sandbox.offline_queue import marked_offline
 from buzpo_nb.sandbox.world import LinkedDevice, Phone, SignedPreKeyRecord, World
 from buzpo_nb.wa import pairing_code, stanzas
 from buzpo_nb.wa.binary.node import Node
@@ -119,7 +126,22 @@ class LoggedOut:
     jid: str
 
 
-SessionEvent = AwaitingLink | CodeRequested | LinkCompleted | LinkFailed | LoggedIn | LoggedOut
+@dataclass(frozen=True, slots=True)
+class StanzaReceived:
+    """A ``message`` or ``receipt`` from the logged-in device, to be routed."""
+
+    node: Node
+
+
+SessionEvent = (
+    AwaitingLink
+    | CodeRequested
+    | LinkCompleted
+    | LinkFailed
+    | LoggedIn
+    | LoggedOut
+    | StanzaReceived
+)
 
 
 @dataclass(slots=True)
@@ -170,6 +192,7 @@ class DeviceSession:
     _code_ref: bytes = b""
     _code_attempt: _CodeAttempt | None = None
     _ids: int = 0
+    _unacked: dict[str, Node] = field(default_factory=dict)  # delivered message id -> stanza
 
     # -- identity ----------------------------------------------------------------------------
     @property
@@ -193,6 +216,23 @@ class DeviceSession:
     def take_events(self) -> list[SessionEvent]:
         out, self.events = self.events, []
         return out
+
+    # -- routed traffic ----------------------------------------------------------------------
+    def deliver(self, node: Node) -> None:
+        """A stanza routed to this device (a message, receipt or notification)."""
+        if node.tag == "message" and node.attrs.get("id"):
+            self._unacked[node.attrs["id"]] = node
+        self._send(node)
+
+    def take_unacked(self) -> list[Node]:
+        """Delivered messages the device never answered, oldest first (for redelivery)."""
+        out = list(self._unacked.values())
+        self._unacked.clear()
+        return out
+
+    def _answered(self, ids: list[str]) -> None:
+        for msg_id in ids:
+            self._unacked.pop(msg_id, None)
 
     def _send(self, node: Node) -> None:
         self.outbox.append(Send(node))
@@ -262,7 +302,12 @@ class DeviceSession:
                 self.phone, self.device = phone, device
                 self.phase = Phase.LOGGED_IN
                 self._send(stanzas.success(t=int(now), lid=phone.lid_jid(device.device_id)))
-                self._send(stanzas.offline_done(0))
+                queued = self.world.offline.take(phone.jid(device.device_id))
+                for node in queued:
+                    self.deliver(marked_offline(node))
+                if queued:
+                    self.world.changed()
+                self._send(stanzas.offline_done(len(queued)))
                 self.events.append(LoggedIn(phone.jid(device.device_id)))
                 return
         self._send(stanzas.failure(stanzas.LOGGED_OUT))
@@ -444,16 +489,36 @@ class DeviceSession:
 
     # -- stanzas from the companion --------------------------------------------------------------
     def receive_node(self, node: Node, now: float) -> None:
-        """One decoded stanza from the companion."""
+        """One decoded stanza from the companion (``ProtocolError``: drop the connection)."""
         if self.phase in (Phase.NEW, Phase.CLOSED):
             return
+        if self.phase is Phase.LOGGED_IN and node.tag in ("message", "receipt", "ack"):
+            self._routed_stanza(node)
+            return
         if node.tag != "iq":
-            return  # presence, acks, receipts...: nothing to do for linking and login
+            return  # presence, chatstate...: nothing the sandbox acts on
         type_ = node.attrs.get("type", "")
         if type_ in ("result", "error"):
             self._iq_answer(node, now)
         elif type_ in ("get", "set"):
             self._iq_request(node, now)
+
+    def _routed_stanza(self, node: Node) -> None:
+        """Messages and receipts go to the post office; they and acks answer our deliveries."""
+        msg_id = node.attrs.get("id", "")
+        if node.tag == "ack":
+            if node.attrs.get("class") == "message":
+                self._answered([msg_id])
+            return  # acks are never routed
+        if not msg_id:
+            # nothing can acknowledge or refer to it: the client is broken, like one sending
+            # undecodable frames, and only this connection pays for it (the adapter closes it)
+            raise ProtocolError(f"<{node.tag}> without an id")
+        if node.tag == "receipt":
+            listed = node.child("list")
+            extra = [i.attrs.get("id", "") for i in listed.iter("item")] if listed else []
+            self._answered([msg_id, *extra])
+        self.events.append(StanzaReceived(node))
 
     def _iq_answer(self, node: Node, now: float) -> None:
         if (

@@ -84,3 +84,18 @@ class CompanionGone(LinkError):
 
 class LinkTimeout(LinkError):
     status = 408
+
+
+# -- messaging ----------------------------------------------------------------------------------
+class NoSuchGroup(SandboxError):
+    status = 404
+
+
+class NoSuchMessage(SandboxError):
+    status = 404
+
+
+class NotAMember(SandboxError):
+    """A phone tried to write to a group it is not in."""
+
+    status = 403

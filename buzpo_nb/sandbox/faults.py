@@ -1,8 +1,10 @@
 """Injected failures: what lets a bot developer rehearse a flaky WhatsApp on purpose.
 
 A fault is one-shot: it is armed by the control API (``POST /sandbox/faults``) for either "the
-next connection" or a named device, and consumed by the first connection it matches. This
-module only keeps the plan; the connection adapter carries the fault out.
+next connection" or a named device, and consumed by the first connection it matches — or, for
+``corrupt_next_message``, by the next message delivered to the named device (a companion or a
+virtual phone). This module only keeps the plan; the connection adapter and the post office
+carry the faults out.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import itertools
 from dataclasses import dataclass
 from typing import Literal
 
-FaultAction = Literal["drop", "stream_error", "stall"]
+FaultAction = Literal["drop", "stream_error", "stall", "corrupt_next_message"]
+CONNECTION_ACTIONS = ("drop", "stream_error", "stall")
+MESSAGE_ACTIONS = ("corrupt_next_message",)
 NEXT_CONNECTION = "next"
 
 
@@ -62,8 +66,9 @@ class FaultPlan:
         Faults naming its device come first, then at most one ``next`` fault, so one connection
         gets a single "next" fault and the following connection the one after.
         """
-        taken = [f for f in self._faults.values() if device_jid and f.target == device_jid]
-        nxt = next((f for f in self._faults.values() if f.target == NEXT_CONNECTION), None)
+        armed = [f for f in self._faults.values() if f.action in CONNECTION_ACTIONS]
+        taken = [f for f in armed if device_jid and f.target == device_jid]
+        nxt = next((f for f in armed if f.target == NEXT_CONNECTION), None)
         if nxt is not None:
             taken.append(nxt)
         for fault in taken:
@@ -71,8 +76,26 @@ class FaultPlan:
         return taken
 
     def take_for_device(self, device_jid: str) -> list[Fault]:
-        """Consume the faults naming a device that is connected right now."""
-        taken = [f for f in self._faults.values() if f.target == device_jid]
+        """Consume the connection faults naming a device that is connected right now."""
+        taken = [
+            f
+            for f in self._faults.values()
+            if f.target == device_jid and f.action in CONNECTION_ACTIONS
+        ]
         for fault in taken:
             del self._faults[fault.id]
         return taken
+
+    def take_message_fault(self, device_jid: str) -> Fault | None:
+        """Consume the oldest message fault for the device a message is being delivered to."""
+        fault = next(
+            (
+                f
+                for f in self._faults.values()
+                if f.target == device_jid and f.action in MESSAGE_ACTIONS
+            ),
+            None,
+        )
+        if fault is not None:
+            del self._faults[fault.id]
+        return fault

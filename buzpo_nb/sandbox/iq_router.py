@@ -3,13 +3,16 @@
 Baileys blocks ``connection: 'open'`` on ``count``, ``passive`` and ``digest`` (60 s each if
 unanswered) and wants a *truthful* pre-key count so that it uploads its 812 keys on the first
 login; everything else only has to be answered, so the default is an empty result. See
-sandbox-spike.md "What must be answered for 'open'". Pure functions of (device state, stanza).
+sandbox-spike.md "What must be answered for 'open'". Messaging adds the directory (``usync``,
+pre-key bundles: ``directory.py``) and group metadata (``w:g2``: ``groups.py``). Pure functions
+of (device state, stanza).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from buzpo_nb.sandbox import directory, groups
 from buzpo_nb.sandbox.world import SignedPreKeyRecord
 from buzpo_nb.wa import stanzas
 from buzpo_nb.wa.binary.node import Node
@@ -42,6 +45,11 @@ def route(session: DeviceSession, node: Node, now: float) -> Node | None:
         return stanzas.iq_result(node)  # not logged in: nothing else has meaning yet
     if xmlns == "encrypt":
         return _encrypt(session, node, type_, child)
+    if xmlns == "usync":
+        return directory.usync_answer(session.world, node)
+    if xmlns == "w:g2":
+        assert session.phone is not None
+        return groups.answer(session.world, session.phone, node)
     if xmlns == "w" and child == "props":
         return stanzas.iq_result(node, [Node("props", {"protocol": "2", "hash": "sandbox"})])
     if xmlns == "blocklist":
@@ -62,6 +70,8 @@ def _encrypt(session: DeviceSession, node: Node, type_: str, child: str | None) 
         return stanzas.count_result(node, len(device.pre_keys))
     if type_ == "get" and child == "digest":
         return stanzas.digest_result(node)
+    if type_ == "get" and child == "key":
+        return directory.key_answer(session.world, node)
     if type_ == "set" and node.child("list") is not None:
         try:
             upload = stanzas.PreKeyUpload.from_node(node)
@@ -87,5 +97,4 @@ def _encrypt(session: DeviceSession, node: Node, type_: str, child: str | None) 
             record = SignedPreKeyRecord(spk.key_id, spk.public, spk.signature)
             session.world.store_pre_keys(device, {}, record)
         return stanzas.iq_result(node)
-    return stanzas.iq_result(node)
     return stanzas.iq_result(node)

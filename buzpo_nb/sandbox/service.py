@@ -1,14 +1,17 @@
 """The sandbox as a service object: every operation the control API and Python scripts use.
 
 Route functions and test code call this; it owns the world (accounts), the live-connection
-hub, the fault plan and the server's Noise identity. Linking is here because it spans both
-worlds: a phone-side request (HTTP or Python) must find the right live connection, start the
-exchange and wait for the companion's signature.
+hub, the fault plan, the post office (message routing) and the server's Noise identity. Linking
+is here because it spans both worlds: a phone-side request (HTTP or Python) must find the right
+live connection, start the exchange and wait for the companion's signature. Messaging is here
+because a phone-side request must resolve "who" (a number, a jid, a group) and then let the
+virtual phone encrypt and the post office route.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 
 from buzpo_nb.sandbox.connection import Connection
 from buzpo_nb.sandbox.device_session import LinkCompleted
+from buzpo_nb.sandbox.directory import PHONE_DEVICE, account, parse_jid
 from buzpo_nb.sandbox.errors import (
     BadQr,
     InvalidRequest,
@@ -23,11 +27,25 @@ from buzpo_nb.sandbox.errors import (
     LinkTimeout,
     NoPendingCompanion,
     NoSuchDevice,
+    NoSuchGroup,
+    NoSuchMessage,
+    NoSuchPhone,
+    NotAMember,
     QrExpired,
     WrongCode,
 )
-from buzpo_nb.sandbox.faults import NEXT_CONNECTION, Fault, FaultAction, FaultPlan
+from buzpo_nb.sandbox.faults import (
+    CONNECTION_ACTIONS,
+    MESSAGE_ACTIONS,
+    NEXT_CONNECTION,
+    Fault,
+    FaultAction,
+    FaultPlan,
+)
+from buzpo_nb.sandbox.groups import Group
 from buzpo_nb.sandbox.hub import ConnectionHub
+from buzpo_nb.sandbox.mailbox import ChatMessage
+from buzpo_nb.sandbox.post_office import PostOffice
 from buzpo_nb.sandbox.state import StateDir
 from buzpo_nb.sandbox.world import LinkedDevice, Phone, World
 from buzpo_nb.wa import pairing_code
@@ -39,6 +57,8 @@ from buzpo_nb.wa.pairing import parse_qr_string
 log = logging.getLogger("buzpo.sandbox")
 
 DEFAULT_LINK_TIMEOUT = 30.0
+MAX_TEXT = 65536  # characters; WhatsApp's own limit is in this range
+MAX_WAIT = 60.0  # seconds a reader may wait for new messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,17 +106,35 @@ class Sandbox:
         self.state = state
         self.world = world if world is not None else (state.load() if state else World())
         self._save_pending = False
-        if state is not None:
-            self.world.on_change = self._schedule_save
+        self._change: asyncio.Event | None = None  # set on the next world change
+        self.world.on_change = self._world_changed
         self.clock = clock
         self.link_timeout = link_timeout
         self.faults = FaultPlan()
         self.hub: ConnectionHub[Connection] = ConnectionHub()
+        self.post_office = PostOffice(self.world, self.hub.by_device, self.faults, clock)
+        self.world.on_pre_keys_low = self.post_office.pre_keys_low
         # Any key works: Baileys checks neither the server key nor the chain's signatures.
         self.server_key = KeyPair.generate()
         self.cert_chain = make_cert_chain(self.server_key.public)
 
-    # -- persistence -----------------------------------------------------------------------------
+    # -- persistence and change notification ---------------------------------------------------
+    def _world_changed(self) -> None:
+        if self.state is not None:
+            self._schedule_save()
+        change, self._change = self._change, None
+        if change is not None:
+            change.set()
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until ``predicate()`` holds, checking it again after every change of the world
+        (accounts, keys, mailboxes, queues). ``TimeoutError`` after ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                if self._change is None:
+                    self._change = asyncio.Event()
+                await self._change.wait()
+
     def _schedule_save(self) -> None:
         """Save after the current step: a link or an 812-key upload makes several changes in a
         row, and one atomic write of the whole world is enough for all of them."""
@@ -222,6 +260,87 @@ class Sandbox:
         log.info("unlinked %s (connected: %s)", phone.jid(device_id), conn is not None)
         return DeviceStatus(phone, device, conn is not None)
 
+    # -- messaging -------------------------------------------------------------------------------
+    def send_message(
+        self, number: str, to: str, text: str, *, reply_to: str | None = None
+    ) -> ChatMessage:
+        """Phone ``number`` writes ``text`` to ``to`` (a number with or without "+", a user
+        jid, or a group jid), optionally quoting one of its messages. Returns the phone's record
+        of it; ``status`` moves on as the server and the recipients answer."""
+        phone = self.world.phone(number)
+        if not isinstance(text, str) or not text or len(text) > MAX_TEXT:
+            raise InvalidRequest(f"text must be 1 to {MAX_TEXT} characters", field="text")
+        chat = self._chat(to)
+        if isinstance(chat, Group) and not chat.is_member(phone.number):
+            raise NotAMember(f"phone {number} is not in group {chat.jid}", field="to")
+        quoted = None
+        if reply_to is not None:
+            quoted = phone.mailbox.find(reply_to)
+            if quoted is None:
+                raise NoSuchMessage(f"phone {number} has no message {reply_to}", field="replyToId")
+        return self.post_office.send_text(phone, chat, text, quoted)
+
+    def _chat(self, to: str) -> Phone | Group:
+        if not isinstance(to, str) or not to.strip():
+            raise InvalidRequest("'to' must be a phone number or a jid", field="to")
+        to = to.strip()
+        if to.endswith("@g.us"):
+            group = self.world.groups.get(to)
+            if group is None:
+                raise NoSuchGroup(f"no group {to}", field="to")
+            return group
+        if "@" in to:
+            phone = account(self.world, parse_jid(to))
+        else:
+            phone = self.world.phones.get(to.removeprefix("+"))
+        if phone is None:
+            raise NoSuchPhone(f"{to} is not a phone of this sandbox", field="to")
+        return phone
+
+    def messages(self, number: str, *, since: int = 0) -> list[ChatMessage]:
+        """What phone ``number`` received and sent, oldest change first (``since``: only what
+        was added or changed after that ``seq``)."""
+        return self.world.phone(number).mailbox.since(since)
+
+    async def wait_messages(
+        self, number: str, *, since: int = 0, timeout: float = 0
+    ) -> list[ChatMessage]:
+        """Like ``messages`` but waits up to ``timeout`` s for something newer than ``since``."""
+        mailbox = self.world.phone(number).mailbox
+        timeout = min(max(timeout, 0.0), MAX_WAIT)
+        if timeout:
+            with contextlib.suppress(TimeoutError):
+                await self.wait_until(lambda: mailbox.seq > since, timeout)
+        return mailbox.since(since)
+
+    def read(self, number: str, ids: list[str]) -> list[ChatMessage]:
+        """Phone ``number`` reads these received messages: read receipts go to their senders."""
+        phone = self.world.phone(number)
+        found = []
+        for msg_id in ids:
+            message = phone.mailbox.find(msg_id, from_me=False)
+            if message is None:
+                raise NoSuchMessage(f"phone {number} received no message {msg_id}", field="ids")
+            found.append(message)
+        self.post_office.read(phone, found)
+        return found
+
+    # -- groups ----------------------------------------------------------------------------------
+    def create_group(
+        self, subject: str, participants: list[str], *, creator: str | None = None
+    ) -> Group:
+        group = self.world.create_group(
+            subject, participants, now=int(self.clock()), creator=creator
+        )
+        log.info("created group %s %r with %s", group.jid, subject, group.participants)
+        return group
+
+    def group(self, jid: str) -> Group:
+        return self.world.group(jid)
+
+    def groups(self) -> list[Group]:
+        return list(self.world.groups.values())
+
     # -- faults ----------------------------------------------------------------------------------
     def arm_fault(
         self,
@@ -232,9 +351,13 @@ class Sandbox:
         seconds: float | None = None,
     ) -> Fault:
         """Arm a one-shot fault for the next connection or for a device (applied at once if it
-        is connected, else at its next login)."""
-        if action not in ("drop", "stream_error", "stall"):
+        is connected, else at its next login). ``corrupt_next_message`` needs a device jid (a
+        companion's, or a phone's own jid for the virtual phone) and breaks the next message
+        delivered to it."""
+        if action not in CONNECTION_ACTIONS + MESSAGE_ACTIONS:
             raise InvalidRequest(f"unknown fault action {action!r}", field="action")
+        if action in MESSAGE_ACTIONS:
+            return self._arm_message_fault(action, jid)
         if action == "stream_error" and code is None:
             raise InvalidRequest("stream_error needs a 'code' (e.g. 503 or 515)", field="code")
         if seconds is not None and seconds <= 0:
@@ -252,6 +375,18 @@ class Sandbox:
             if conn is not None:
                 conn.apply_faults(self.faults.take_for_device(target))
         return fault
+
+    def _arm_message_fault(self, action: FaultAction, jid: str | None) -> Fault:
+        if jid is None:
+            raise InvalidRequest(f"{action} needs the 'jid' of a device", field="jid")
+        parsed = parse_jid(jid)
+        phone = account(self.world, parsed)
+        if phone is None or parsed is None:
+            raise NoSuchDevice(f"no device {jid}", field="jid")
+        device_id = parsed.device_id
+        if device_id != PHONE_DEVICE and device_id not in phone.devices:
+            raise NoSuchDevice(f"no linked device {jid}", field="jid")
+        return self.faults.arm(action, target=phone.jid(device_id))
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def close_connections(self) -> None:

@@ -15,10 +15,16 @@ from dataclasses import dataclass, field
 
 from buzpo_nb.sandbox.errors import (
     InvalidNumber,
+    InvalidRequest,
     NoSuchDevice,
+    NoSuchGroup,
     NoSuchPhone,
     PhoneExists,
 )
+from buzpo_nb.sandbox.groups import Group, new_group_jid
+from buzpo_nb.sandbox.mailbox import Mailbox
+from buzpo_nb.sandbox.offline_queue import OfflineQueues
+from buzpo_nb.sandbox.phone_signal import PhoneSignal
 from buzpo_nb.wa.errors import DecodeError
 from buzpo_nb.wa.jid import Jid
 from buzpo_nb.wa.keys import KeyPair
@@ -76,6 +82,7 @@ class Phone:
 
     ``identity`` is the phone's Signal identity key and also the ADV account-signature key, as on
     a real phone (Baileys records pair-success's ``accountSignatureKey`` as device 0's identity).
+    ``signal`` is the rest of its Signal device (pre-keys, sessions), ``mailbox`` its chats.
     """
 
     number: str
@@ -83,9 +90,11 @@ class Phone:
     identity: KeyPair = field(repr=False)
     registration_id: int
     created_at: int
+    signal: PhoneSignal = field(repr=False)
     devices: dict[int, LinkedDevice] = field(default_factory=dict)
     next_device_id: int = 1  # never reused, so an unlinked device's jid stays dead
     next_key_index: int = 1
+    mailbox: Mailbox = field(default_factory=Mailbox, repr=False)
 
     def jid(self, device_id: int | None = None) -> str:
         return _jid(self.number, PN_SERVER, device_id)
@@ -100,10 +109,18 @@ def _jid(user: str, server: str, device: int | None) -> str:
 
 @dataclass
 class World:
-    """All phones, indexed for the lookups the server makes on every login."""
+    """All phones, their groups and the stanzas waiting for offline devices.
+
+    Hooks (set by the service, both optional): ``on_change`` after any change (persistence,
+    waiting readers), ``on_pre_keys_low`` when a companion's server-side one-time pre-keys run
+    low (the server then notifies it).
+    """
 
     phones: dict[str, Phone] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
+    offline: OfflineQueues = field(default_factory=OfflineQueues)
     on_change: Callable[[], None] | None = None
+    on_pre_keys_low: Callable[[Phone, int], None] | None = None
 
     # -- phones ------------------------------------------------------------------------------
     def create_phone(
@@ -121,14 +138,16 @@ class World:
         lid = lid or random_lid()
         while any(p.lid == lid for p in self.phones.values()):
             lid = random_lid()
+        identity = identity or KeyPair.generate()
         phone = Phone(
             number=number,
             lid=lid,
-            identity=identity or KeyPair.generate(),
+            identity=identity,
             registration_id=registration_id
             if registration_id is not None
             else int.from_bytes(os.urandom(2), "big") % 16380 + 1,
             created_at=now,
+            signal=PhoneSignal.generate(identity),
         )
         self.phones[number] = phone
         self._changed()
@@ -172,6 +191,7 @@ class World:
             device = phone.devices.pop(device_id)
         except KeyError:
             raise NoSuchDevice(f"phone {phone.number} has no linked device {device_id}") from None
+        self.offline.drop(phone.jid(device_id))
         self._changed()
         return device
 
@@ -209,6 +229,53 @@ class World:
         if registration_id is not None:
             device.registration_id = registration_id
         self._changed()
+
+    # -- groups ------------------------------------------------------------------------------
+    def create_group(
+        self, subject: str, participants: list[str], *, now: int, creator: str | None = None
+    ) -> Group:
+        """A LID-addressed group of existing phones; the creator (default: the first) is admin."""
+        if not isinstance(subject, str) or not subject.strip() or len(subject) > 100:
+            raise InvalidRequest("subject must be 1 to 100 characters", field="subject")
+        numbers: list[str] = []
+        for raw in participants:
+            number = raw.removeprefix("+") if isinstance(raw, str) else ""
+            if number not in self.phones:
+                raise NoSuchPhone(
+                    f"participant {raw!r} is not a phone of this sandbox", field="participants"
+                )
+            if number not in numbers:
+                numbers.append(number)
+        if not numbers:
+            raise InvalidRequest("a group needs at least one participant", field="participants")
+        creator = (creator or numbers[0]).removeprefix("+")
+        if creator not in numbers:
+            raise InvalidRequest("the creator must be a participant", field="creator")
+        group = Group(
+            jid=new_group_jid(self.groups),
+            subject=subject,
+            creator=creator,
+            created_at=now,
+            participants=[creator, *(n for n in numbers if n != creator)],
+        )
+        self.groups[group.jid] = group
+        self._changed()
+        return group
+
+    def group(self, jid: str) -> Group:
+        try:
+            return self.groups[jid]
+        except KeyError:
+            raise NoSuchGroup(f"no group {jid}", field="jid") from None
+
+    # -- change notifications ----------------------------------------------------------------
+    def changed(self) -> None:
+        """Something in the world changed (for code outside this class that edits records)."""
+        self._changed()
+
+    def pre_keys_low(self, phone: Phone, device_id: int) -> None:
+        if self.on_pre_keys_low is not None:
+            self.on_pre_keys_low(phone, device_id)
 
     def _changed(self) -> None:
         if self.on_change is not None:

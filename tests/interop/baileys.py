@@ -7,6 +7,35 @@ The node process reports events as JSON lines; tests wait for the event they nee
         qr = (await dev.wait_for("qr"))["qr"]
         ...
         await dev.wait_for(lambda e: e["event"] == "connection" and e.get("connection") == "open")
+
+Events (dicts with ``event`` and ``t`` = ms since the process started; the script's header
+documents every field):
+
+``ready``, ``socket {n}``, ``qr {qr}``, ``connection {connection, statusCode, ...}``,
+``creds {me, registered, ...}``, ``pairing_code {code}``, ``logged_out``, ``exit``,
+``result {id, cmd, ...}`` / ``error {id, cmd, message}`` (answers to commands), and for
+messaging:
+
+``message``
+    One entry of ``messages.upsert``: ``upsertType`` ("notify" live, "append" offline or our own
+    sent copy), ``key`` {remoteJid, id, fromMe, participant, remoteJidAlt, participantAlt},
+    ``text`` (conversation / extendedTextMessage.text), ``quotedId`` (contextInfo.stanzaId),
+    ``stub`` / ``stubParams`` / ``ciphertext`` (True for the CIPHERTEXT stub Baileys shows when
+    it cannot decrypt), ``status``. Match received messages with :func:`received`.
+``status``
+    Delivery progress of a message: ``id``, ``key``, ``status`` (WAMessageStatus: 0 error,
+    1 pending, 2 server ack, 3 delivered, 4 read, 5 played) and ``source``: "update"
+    (messages.update), "upsert" (a status Baileys merged into a still-buffered upsert) or
+    "receipt" (group receipts via message-receipt.update or an upsert's userReceipt; ``userJid``
+    names the reader). Match with :func:`status_at_least`.
+
+Commands (methods here; each waits for its ``result`` and raises on ``error``):
+:meth:`BaileysDevice.send_message` (``sendMessage {to, text, quotedId?}`` → the message id),
+:meth:`BaileysDevice.read_messages` (``readMessages {ids? | keys?}``),
+:meth:`BaileysDevice.group_metadata` (``groupMetadata {jid}`` → Baileys' GroupMetadata),
+:meth:`BaileysDevice.request_pairing_code`, :meth:`BaileysDevice.end_socket`,
+:meth:`BaileysDevice.logout`, :meth:`BaileysDevice.stop`; :meth:`BaileysDevice.call` for any
+other command. Quoting and reading by id work for messages this process has seen.
 """
 
 from __future__ import annotations
@@ -153,6 +182,34 @@ class BaileysDevice:
             raise AssertionError(f"requestPairingCode failed: {event['message']}")
         return str(event["code"])
 
+    async def call(self, cmd: str, timeout: float = 15, **fields: Any) -> Event:
+        """Run a command and return its ``result`` event (AssertionError on ``error``)."""
+        cmd_id = await self.send({"cmd": cmd, **fields})
+        event = await self.wait_for(
+            lambda e: e.get("id") == cmd_id and e["event"] in ("result", "error"),
+            timeout,
+            since=0,
+        )
+        if event["event"] == "error":
+            raise AssertionError(f"{cmd} failed: {event['message']}")
+        return event
+
+    async def send_message(self, to: str, text: str, *, quoted_id: str | None = None) -> str:
+        """``sock.sendMessage(to, {text})`` (quoting ``quoted_id``); returns the message id."""
+        fields: dict[str, Any] = {"to": to, "text": text}
+        if quoted_id is not None:
+            fields["quotedId"] = quoted_id
+        return str((await self.call("sendMessage", **fields))["messageId"])
+
+    async def read_messages(
+        self, ids: list[str] | None = None, *, keys: list[dict[str, Any]] | None = None
+    ) -> None:
+        """``sock.readMessages``: read receipts for messages (by id, or by explicit keys)."""
+        await self.call("readMessages", ids=ids or [], keys=keys or [])
+
+    async def group_metadata(self, jid: str) -> dict[str, Any]:
+        return dict((await self.call("groupMetadata", jid=jid))["metadata"])
+
     async def end_socket(self) -> None:
         """Close the current socket from the client side; the driver reconnects."""
         await self.send({"cmd": "end"})
@@ -240,6 +297,33 @@ class BaileysDevice:
         events = "\n  ".join(json.dumps(e)[:300] for e in self.events[-30:])
         stderr = "\n  ".join(self.stderr_tail[-30:])
         return f"events:\n  {events}\nstderr:\n  {stderr}"
+
+
+def received(
+    text: str | None = None, *, chat: str | None = None, sender: str | None = None
+) -> Callable[[Event], bool]:
+    """A ``message`` event for a decrypted message from someone else (optionally with this
+    text, in this chat, from this participant)."""
+
+    def pred(e: Event) -> bool:
+        key = e.get("key") or {}
+        return (
+            e["event"] == "message"
+            and not key.get("fromMe")
+            and not e.get("stub")
+            and (text is None or e.get("text") == text)
+            and (chat is None or key.get("remoteJid") == chat)
+            and (sender is None or key.get("participant") == sender)
+        )
+
+    return pred
+
+
+def status_at_least(message_id: str, status: int) -> Callable[[Event], bool]:
+    """A ``status`` event saying message ``message_id`` reached ``status`` (or beyond)."""
+    return lambda e: (
+        e["event"] == "status" and e.get("id") == message_id and (e.get("status") or 0) >= status
+    )
 
 
 def is_open(event: Event) -> bool:

@@ -16,15 +16,40 @@
 //   creds {me, registered, platform, hasAccount}   creds were saved to the auth folder
 //   pairing_code {code}        answer to requestPairingCode
 //   logged_out {statusCode}    closed with 401: no reconnect
+//   message {upsertType, key, text, quotedId, stub, stubParams, ciphertext, status, pushName}
+//                              one message of messages.upsert (received, or our own sent copy:
+//                              key.fromMe). key = {remoteJid, id, fromMe, participant,
+//                              remoteJidAlt, participantAlt}; text = conversation or
+//                              extendedTextMessage.text; quotedId = contextInfo.stanzaId;
+//                              upsertType 'notify' (live) or 'append' (offline/own);
+//                              ciphertext = true for the CIPHERTEXT stub of a failed decryption
+//   status {key, id, status, source, userJid?}   delivery progress of a message: status is
+//                              Baileys' WAMessageStatus (0 error, 1 pending, 2 server ack,
+//                              3 delivered, 4 read, 5 played); source says where it came from:
+//                              'update' (messages.update), 'upsert' (status merged into a
+//                              buffered upsert) or 'receipt' (message-receipt.update / upsert
+//                              userReceipt, group receipts: userJid is the reader)
 //   result {id, cmd, ...} / error {id?, cmd?, message}   answers to commands
 //   exit {code}                about to exit
 // Commands (stdin): {"cmd": "requestPairingCode", "phone": "15551234567", "code"?: "ABCD1234", "id"?}
 //   {"cmd": "end"}     close the current socket from the client side (the driver reconnects)
 //   {"cmd": "logout"}  sock.logout() (sends remove-companion-device, ends with 401)
 //   {"cmd": "stop"}    close without reconnecting, wait for pending creds writes, exit 0
+//   {"cmd": "sendMessage", "to": jid, "text": "...", "quotedId"?: id}
+//                      sock.sendMessage(to, {text}, {quoted}); the quoted message must have been
+//                      seen by this process (received or sent). result {messageId, key}
+//   {"cmd": "readMessages", "ids"?: [id...], "keys"?: [WAMessageKey...]}
+//                      sock.readMessages(keys); ids are looked up among the seen messages
+//   {"cmd": "groupMetadata", "jid": group jid}   result {metadata}
 import { createInterface } from 'node:readline';
+import { format } from 'node:util';
 import pino from 'pino';
 import makeWASocket, { DisconnectReason, useMultiFileAuthState } from '@whiskeysockets/baileys';
+
+// libsignal prints session changes with console.log/info: keep stdout for events only.
+for (const name of ['log', 'info', 'warn', 'debug']) {
+  console[name] = (...args) => process.stderr.write(format(...args) + '\n');
+}
 
 const config = JSON.parse(process.argv[2] || '{}');
 const started = Date.now();
@@ -40,6 +65,32 @@ let socketCount = 0;
 let stopping = false;
 let failures = 0; // consecutive closes without reaching open: paces reconnects to a dead server
 let pendingSaves = Promise.resolve();
+const seen = new Map(); // message id -> WAMessage (received or sent), for quoting and reading
+
+const keyOf = (key) => ({
+  remoteJid: key?.remoteJid ?? null,
+  id: key?.id ?? null,
+  fromMe: !!key?.fromMe,
+  participant: key?.participant ?? null,
+  remoteJidAlt: key?.remoteJidAlt ?? null,
+  participantAlt: key?.participantAlt ?? null,
+});
+
+function textOf(message) {
+  const m = message ?? {};
+  const ext = m.extendedTextMessage;
+  return {
+    text: m.conversation ?? ext?.text ?? null,
+    quotedId: ext?.contextInfo?.stanzaId ?? null,
+  };
+}
+
+function reportReceipts(key, receipts, socket) {
+  for (const r of receipts ?? []) {
+    const status = r.readTimestamp ? 4 : r.receiptTimestamp ? 3 : null;
+    if (status) emit('status', { socket, key: keyOf(key), id: key?.id, status, source: 'receipt', userJid: r.userJid });
+  }
+}
 
 function start() {
   socketCount += 1;
@@ -66,6 +117,37 @@ function start() {
         hasAccount: !!c.account,
       });
     }).catch((err) => emit('error', { message: `saveCreds: ${err}` }));
+  });
+  s.ev.on('messages.upsert', ({ messages, type }) => {
+    for (const msg of messages) {
+      const stub = msg.messageStubType ?? null;
+      if (msg.key?.id && (msg.message || !seen.has(msg.key.id))) seen.set(msg.key.id, msg);
+      emit('message', {
+        socket: n,
+        upsertType: type,
+        key: keyOf(msg.key),
+        ...textOf(msg.message),
+        stub,
+        stubParams: msg.messageStubParameters ?? null,
+        ciphertext: stub === 2,
+        status: msg.status ?? null,
+        pushName: msg.pushName ?? null,
+      });
+      if (msg.key?.fromMe && typeof msg.status === 'number') {
+        emit('status', { socket: n, key: keyOf(msg.key), id: msg.key.id, status: msg.status, source: 'upsert' });
+      }
+      reportReceipts(msg.key, msg.userReceipt, n);
+    }
+  });
+  s.ev.on('messages.update', (updates) => {
+    for (const { key, update } of updates) {
+      if (typeof update?.status === 'number') {
+        emit('status', { socket: n, key: keyOf(key), id: key?.id, status: update.status, source: 'update' });
+      }
+    }
+  });
+  s.ev.on('message-receipt.update', (updates) => {
+    for (const { key, receipt } of updates) reportReceipts(key, [receipt], n);
   });
   s.ev.on('connection.update', (update) => {
     const { connection, lastDisconnect, qr, isNewLogin, receivedPendingNotifications } = update;
@@ -116,6 +198,30 @@ async function handle(command) {
     case 'stop':
       await stop(0);
       return;
+    case 'sendMessage': {
+      const quoted = command.quotedId ? seen.get(command.quotedId) : undefined;
+      if (command.quotedId && !quoted) throw new Error(`no message ${command.quotedId} to quote`);
+      const sent = await sock.sendMessage(command.to, { text: command.text }, quoted ? { quoted } : {});
+      seen.set(sent.key.id, sent);
+      emit('result', { id, cmd, messageId: sent.key.id, key: keyOf(sent.key) });
+      return;
+    }
+    case 'readMessages': {
+      const keys = [...(command.keys ?? [])];
+      for (const msgId of command.ids ?? []) {
+        const msg = seen.get(msgId);
+        if (!msg) throw new Error(`no message ${msgId} to read`);
+        keys.push(msg.key);
+      }
+      await sock.readMessages(keys);
+      emit('result', { id, cmd, count: keys.length });
+      return;
+    }
+    case 'groupMetadata': {
+      const metadata = await sock.groupMetadata(command.jid);
+      emit('result', { id, cmd, metadata });
+      return;
+    }
     default:
       throw new Error(`unknown command ${JSON.stringify(cmd)}`);
   }

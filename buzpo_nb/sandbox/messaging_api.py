@@ -1,0 +1,166 @@
+"""The control API for chatting as a virtual phone: send, read, list messages; groups.
+
+Thin routes over the ``Sandbox`` service, like ``control_api.py`` (errors are the same JSON
+``{"error", "field"}``). ``GET .../messages`` can wait for news (``since`` + ``wait``), so a test
+or a bot script can follow a conversation without polling loops.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from buzpo_nb.sandbox.groups import Group
+from buzpo_nb.sandbox.mailbox import ChatMessage
+from buzpo_nb.sandbox.service import MAX_WAIT, Sandbox
+from buzpo_nb.sandbox.world import World
+
+router = APIRouter(prefix="/sandbox", tags=["messaging"])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# -- models -------------------------------------------------------------------------------------
+class SendIn(_Strict):
+    to: str = Field(description="'+15557654321', '15557654321', a user jid or a group jid")
+    text: str = Field(description="The message text")
+    reply_to_id: str | None = Field(
+        default=None, alias="replyToId", description="Id of a message of this phone to quote"
+    )
+
+
+class MessageOut(BaseModel):
+    """One message on the phone's screen; ``status`` only for messages it (or a companion of
+    its account) sent: pending, sent, delivered, read or error."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    chat: str = Field(description="Chat jid: the other account's jid or the group jid")
+    from_: str = Field(alias="from", description="The author's phone-number jid")
+    from_device: int = Field(description="Which device of the author wrote it (0 = the phone)")
+    from_me: bool
+    text: str | None
+    quoted_id: str | None
+    timestamp: int
+    status: str | None
+    delivered_to: list[str]
+    read_by: list[str]
+    read: bool = Field(description="Incoming: this phone sent a read receipt")
+    error: str | None
+    seq: int = Field(description="Change counter: pass the largest one as 'since' to get news")
+
+    @classmethod
+    def of(cls, m: ChatMessage) -> MessageOut:
+        return cls(
+            id=m.id,
+            chat=m.chat,
+            from_=m.sender,
+            from_device=m.sender_device,
+            from_me=m.from_me,
+            text=m.text,
+            quoted_id=m.quoted_id,
+            timestamp=m.timestamp,
+            status=m.status.label if m.status is not None else None,
+            delivered_to=m.delivered_to,
+            read_by=m.read_by,
+            read=m.read,
+            error=m.error,
+            seq=m.seq,
+        )
+
+
+class ReadIn(_Strict):
+    ids: list[str] = Field(min_length=1, description="Ids of received messages")
+
+
+class ReadOut(BaseModel):
+    read: list[str]
+
+
+class GroupIn(_Strict):
+    subject: str
+    participants: list[str] = Field(description="Phone numbers ('+1555…' or digits)")
+    creator: str | None = Field(default=None, description="Default: the first participant")
+
+
+class GroupOut(BaseModel):
+    jid: str
+    subject: str
+    creator: str
+    created_at: int
+    participants: list[str]
+    participant_jids: list[str] = Field(description="The members' LID jids, as clients see them")
+
+    @classmethod
+    def of(cls, group: Group, world: World) -> GroupOut:
+        return cls(
+            jid=group.jid,
+            subject=group.subject,
+            creator=group.creator,
+            created_at=group.created_at,
+            participants=group.participants,
+            participant_jids=[
+                world.phones[n].lid_jid() for n in group.participants if n in world.phones
+            ],
+        )
+
+
+def _sandbox(request: Request) -> Sandbox:
+    return request.app.state.sandbox  # type: ignore[no-any-return]
+
+
+# -- routes -------------------------------------------------------------------------------------
+@router.post(
+    "/phones/{number}/messages",
+    status_code=201,
+    response_model=MessageOut,
+    response_model_by_alias=True,
+)
+async def send_message(number: str, body: SendIn, request: Request) -> MessageOut:
+    """The phone writes a message (end-to-end encrypted for every device of the recipients)."""
+    sent = _sandbox(request).send_message(number, body.to, body.text, reply_to=body.reply_to_id)
+    return MessageOut.of(sent)
+
+
+@router.get(
+    "/phones/{number}/messages", response_model=list[MessageOut], response_model_by_alias=True
+)
+async def list_messages(
+    number: str,
+    request: Request,
+    since: int = Query(0, ge=0, description="Only messages added or changed after this seq"),
+    wait: float = Query(
+        0, ge=0, le=MAX_WAIT, description="Seconds to wait for news if there is none yet"
+    ),
+) -> list[MessageOut]:
+    """What the phone received (decrypted) and sent, with delivery/read status."""
+    found = await _sandbox(request).wait_messages(number, since=since, timeout=wait)
+    return [MessageOut.of(m) for m in found]
+
+
+@router.post("/phones/{number}/read", response_model=ReadOut)
+async def read(number: str, body: ReadIn, request: Request) -> ReadOut:
+    """The phone reads received messages: their senders get read receipts."""
+    return ReadOut(read=[m.id for m in _sandbox(request).read(number, body.ids)])
+
+
+@router.post("/groups", status_code=201, response_model=GroupOut)
+async def create_group(body: GroupIn, request: Request) -> GroupOut:
+    sb = _sandbox(request)
+    group = sb.create_group(body.subject, body.participants, creator=body.creator)
+    return GroupOut.of(group, sb.world)
+
+
+@router.get("/groups", response_model=list[GroupOut])
+async def list_groups(request: Request) -> list[GroupOut]:
+    sb = _sandbox(request)
+    return [GroupOut.of(g, sb.world) for g in sb.groups()]
+
+
+@router.get("/groups/{jid}", response_model=GroupOut)
+async def get_group(jid: str, request: Request) -> GroupOut:
+    sb = _sandbox(request)
+    return GroupOut.of(sb.group(jid), sb.world)
