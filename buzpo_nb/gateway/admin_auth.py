@@ -83,15 +83,16 @@ def load_or_create_admin_token(path: str | Path) -> AdminToken:
     """Read ``path``, or create it (0600, atomically, never replacing a concurrent creator's)."""
     path = Path(path)
     existing = read_private(path)
+    created = False
     if existing is None or not existing.strip():
-        created = write_private(path, (new_admin_token() + "\n").encode(), create_only=True)
+        # An empty file (e.g. touched by hand) would make "" the token: replace it.
+        fresh = (new_admin_token() + "\n").encode()
+        created = write_private(path, fresh, create_only=existing is None)
         if created:
             log.info("created a new admin token in %s", path)
         existing = read_private(path)
-        if existing is None:
-            raise RuntimeError(f"could not create {path}")
-    else:
-        created = False
+        if existing is None or not existing.strip():
+            raise RuntimeError(f"could not create an admin token in {path}")
     return AdminToken(existing.decode("utf-8").strip(), path, created)
 
 

@@ -20,7 +20,7 @@ MESSAGE = "m_"
 EVENT = "msg_"
 API_KEY = "key_"
 
-_ID = re.compile(r"^[a-z]{1,8}_[0-9A-Za-z]{1,64}$")
+_ID = re.compile(r"[a-z]{1,8}_[0-9A-Za-z]{1,64}")
 
 
 def base62(data: bytes, width: int | None = None) -> str:
@@ -55,6 +55,6 @@ def new_id(prefix: str, random: bytes | None = None) -> str:
 
 def looks_like_id(value: str, prefix: str | None = None) -> bool:
     """Cheap shape check before touching the database (and before using an id in a path)."""
-    if not _ID.match(value):
+    if _ID.fullmatch(value) is None:
         return False
     return prefix is None or value.startswith(prefix)

@@ -500,7 +500,11 @@ class GatewayStore:
         self._listeners: list[EventListener] = []
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="buzpo-db")
         self._closed = False
-        self._conn = self._executor.submit(self._open).result()
+        try:
+            self._conn = self._executor.submit(self._open).result()
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            raise
 
     # -- life cycle ------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -544,6 +548,18 @@ class GatewayStore:
     @property
     def schema_version(self) -> int:
         return SCHEMA_VERSION
+
+    async def pragmas(self) -> dict[str, Any]:
+        """The durability settings actually in force on the connection (for health checks)."""
+
+        def read(tx: _Tx) -> dict[str, Any]:
+            names = ("journal_mode", "synchronous", "foreign_keys", "user_version")
+            return {n: tx.conn.execute(f"PRAGMA {n}").fetchone()[0] for n in names}
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, lambda: read(_Tx(self._conn, 0.0, self.secrets_dir))
+        )
 
     async def close(self) -> None:
         if self._closed:
@@ -1089,6 +1105,8 @@ class _Tx:
 
     # -- events --
     def record_event(self, session_id: str, event: str, data: dict[str, Any]) -> ev.Event | None:
+        if event not in ev.EVENT_NAMES:
+            raise ValueError(f"unknown webhook event {event!r}")
         row = self.require_session(session_id)
         if not row["webhook_url"]:
             return None
