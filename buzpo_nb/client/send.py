@@ -187,13 +187,14 @@ async def _wait_ack(
 
 
 async def _encrypt_for(
-    m: Messaging, devices: list[Jid], plaintext: bytes, *, mediatype: str | None
+    m: Messaging, targets: list[tuple[Jid, bytes]], *, mediatype: str | None
 ) -> list[Node]:
-    async def one(device: Jid) -> Node:
-        kind, ciphertext = await m.sessions.encrypt(device, plaintext)
-        return participant_node(str(device), enc_node(kind, ciphertext, mediatype=mediatype))
-
-    return list(await asyncio.gather(*(one(d) for d in devices)))
+    """One ``<to jid><enc/></to>`` per (device, plaintext), all records written at once."""
+    encrypted = await m.sessions.encrypt_many(targets)
+    return [
+        participant_node(str(device), enc_node(kind, ciphertext, mediatype=mediatype))
+        for (device, _), (kind, ciphertext) in zip(targets, encrypted, strict=True)
+    ]
 
 
 async def _direct_stanza(m: Messaging, chat: Jid, message: waproto.Message, msg_id: str) -> Node:
@@ -211,11 +212,10 @@ async def _direct_stanza(m: Messaging, chat: Jid, message: waproto.Message, msg_
     others = [d for d in devices if str(d) in ready and d.user not in own_users]
     if not others and chat.user not in own_users:
         raise MessagingError(f"no Signal session could be set up with any device of {chat}")
-    mediatype = media_type(message)
-    nodes = await _encrypt_for(m, others, encode_plaintext(message), mediatype=mediatype)
-    if mine:
-        dsm = encode_plaintext(device_sent(str(chat), message))
-        nodes += await _encrypt_for(m, mine, dsm, mediatype=mediatype)
+    plain = encode_plaintext(message)
+    dsm = encode_plaintext(device_sent(str(chat), message)) if mine else b""
+    targets = [(d, plain) for d in others] + [(d, dsm) for d in mine]
+    nodes = await _encrypt_for(m, targets, mediatype=media_type(message))
     return message_stanza(
         id_=msg_id,
         to=str(chat),
@@ -242,7 +242,7 @@ async def _group_stanza(m: Messaging, group: Jid, message: waproto.Message, msg_
         ready = await m.sessions.ensure(lacking)
         receivers = [d for d in lacking if str(d) in ready]
         skdm = encode_plaintext(sender_key_distribution(str(group), distribution))
-        nodes = await _encrypt_for(m, receivers, skdm, mediatype=mediatype)
+        nodes = await _encrypt_for(m, [(d, skdm) for d in receivers], mediatype=mediatype)
         for d in receivers:
             memory[str(d)] = True
         await m.signal.store_sender_key_memory(str(group), memory)

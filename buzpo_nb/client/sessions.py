@@ -13,6 +13,7 @@ load -> pure Signal function -> store (see ``signal_store``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -31,6 +32,7 @@ from buzpo_nb.wa.signal import (
     PreKeyBundle,
     PreKeyWhisperMessage,
     ProtocolAddress,
+    SessionRecord,
     SignalError,
     decrypt_message,
     decrypt_prekey_message,
@@ -167,6 +169,31 @@ class Sessions:
             await self.signal.store_session(address, result.record)
         return result.type, result.ciphertext
 
+    async def encrypt_many(
+        self, items: Sequence[tuple[Jid, bytes]]
+    ) -> list[tuple[MessageType, bytes]]:
+        """Encrypt for several devices with one folder write for all their records.
+
+        One message goes to several devices (the recipient's and our own); writing their
+        session records together costs one durable write instead of one per device. The
+        address locks are taken in sorted order, so two such calls can never deadlock.
+        """
+        addresses = [await self.address(jid) for jid, _ in items]
+        local = await self.signal.local_identity()
+        async with contextlib.AsyncExitStack() as stack:
+            for name in sorted({str(a) for a in addresses}):
+                await stack.enter_async_context(self.signal.locked(name))
+            records = await self.signal.load_sessions(addresses)
+            out: list[tuple[MessageType, bytes]] = []
+            updated: dict[ProtocolAddress, SessionRecord | None] = {}
+            for address, (_, plaintext) in zip(addresses, items, strict=True):
+                record = updated.get(address) or records.get(str(address))
+                result = encrypt(record, plaintext, local=local)
+                updated[address] = result.record
+                out.append((result.type, result.ciphertext))
+            await self.signal.store_sessions(updated)
+        return out
+
     async def decrypt(self, jid: Jid, kind: str, data: bytes) -> bytes:
         """Decrypt a ``pkmsg``/``msg`` from one device (padded plaintext). Signal errors are
         raised typed (``DuplicateMessage``, ``NoSession``, ``InvalidMessage``...)."""
@@ -209,7 +236,8 @@ class Sessions:
         for device in sorted(set(devices)):
             pn = signal_address(Jid(pair.pn, S_WHATSAPP_NET, device or None))
             lid = signal_address(Jid(pair.lid, LID, device or None))
-            async with self.signal.locked(pn), self.signal.locked(lid):
+            first, second = sorted((str(pn), str(lid)))
+            async with self.signal.locked(first), self.signal.locked(second):
                 record = await self.signal.load_session(pn)
                 if record is None or not record.has_open_session():
                     continue
