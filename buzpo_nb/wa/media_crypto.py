@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from cryptography.hazmat.primitives import hashes
@@ -64,10 +64,10 @@ class MediaKeys:
     ``ref_key`` is derived but unused by Baileys; it is kept so nothing is silently dropped.
     """
 
-    iv: bytes
-    cipher_key: bytes
-    mac_key: bytes
-    ref_key: bytes
+    iv: bytes = field(repr=False)
+    cipher_key: bytes = field(repr=False)
+    mac_key: bytes = field(repr=False)
+    ref_key: bytes = field(repr=False)
 
 
 def generate_media_key() -> bytes:
@@ -101,9 +101,12 @@ def derive_media_keys(media_key: bytes, kind: str) -> MediaKeys:
 
 @dataclass(frozen=True, slots=True)
 class MediaEncryptionResult:
-    """What a media message needs besides the upload answer (``url``, ``directPath``)."""
+    """What a media message needs besides the upload answer (``url``, ``directPath``).
 
-    media_key: bytes
+    The key is left out of ``repr`` so that logging a result never leaks it.
+    """
+
+    media_key: bytes = field(repr=False)
     kind: str
     file_sha256: bytes  # SHA-256 of the plaintext
     file_enc_sha256: bytes  # SHA-256 of the uploaded blob, enc || mac
@@ -125,7 +128,7 @@ class MediaEncryptionResult:
 class EncryptedMedia(MediaEncryptionResult):
     """A whole encrypted blob (``enc || mac``) with its metadata; from ``encrypt_media``."""
 
-    blob: bytes
+    blob: bytes = field(repr=False)  # possibly megabytes: kept out of logs and tracebacks
 
 
 def _new_cipher(keys: MediaKeys) -> Cipher[modes.CBC]:
@@ -162,9 +165,10 @@ class MediaEncryptor:
         """Encrypt the next piece of plaintext; return the ciphertext it completes (maybe empty)."""
         if self._result is not None:
             raise RuntimeError("MediaEncryptor already finalized")
-        self._length += len(chunk)
-        self._plain_hash.update(chunk)
-        enc = self._cipher.update(chunk)
+        view = memoryview(chunk).cast("B")  # any contiguous bytes-like, counted in bytes
+        self._length += len(view)
+        self._plain_hash.update(view)
+        enc = self._cipher.update(view)
         if enc:
             self._mac.update(enc)
             self._enc_hash.update(enc)
@@ -180,9 +184,10 @@ class MediaEncryptor:
         """
         if self._result is not None:
             raise RuntimeError("MediaEncryptor already finalized")
-        self._length += len(chunk)
-        self._plain_hash.update(chunk)
-        written = self._cipher.update_into(chunk, out)
+        view = memoryview(chunk).cast("B")
+        self._length += len(view)
+        self._plain_hash.update(view)
+        written = self._cipher.update_into(view, out)
         if written:
             enc = memoryview(out)[:written]
             self._mac.update(enc)
@@ -227,7 +232,7 @@ class MediaDecryptor:
 
     Released plaintext is unauthenticated until ``finalize()`` returns: write it somewhere
     provisional and discard it when ``MediaIntegrityError`` is raised. That is the price of
-    never holding a whole file; ``decrypt_media`` checks before it decrypts.
+    never holding a whole file; ``decrypt_media`` returns nothing until every check passed.
     """
 
     def __init__(
@@ -276,7 +281,8 @@ class MediaDecryptor:
         """Take the next piece of the blob; returns the plaintext that can be released now."""
         if self._done:
             raise RuntimeError("MediaDecryptor already finalized")
-        size = len(chunk)
+        view = memoryview(chunk).cast("B")
+        size = len(view)
         if not size:
             return b""
         self._received += size
@@ -284,9 +290,8 @@ class MediaDecryptor:
         available = len(held) + size
         release = (available - _HOLD) // BLOCK * BLOCK if available > _HOLD else 0
         if release <= 0:
-            self._held = held + bytes(chunk)
+            self._held = held + bytes(view)
             return b""
-        view = memoryview(chunk)
         if release <= len(held):  # only with chunks smaller than a block or two
             out = self._consume(held[:release])
             self._held = held[release:] + bytes(view)
