@@ -47,6 +47,7 @@ class Reply:
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b"ok"
+    content_length: bool = True  # False: the body ends when the connection closes
 
 
 Handler = Callable[[Received], Awaitable[Reply] | Reply]
@@ -127,11 +128,10 @@ class WebhookReceiver:
             if not isinstance(reply, Reply):
                 reply = await reply
             extra = "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
-            writer.write(
-                f"HTTP/1.1 {reply.status} X\r\nContent-Length: {len(reply.body)}\r\n"
-                f"Connection: close\r\n{extra}\r\n".encode("latin-1")
-                + reply.body
-            )
+            if reply.content_length:
+                extra += f"Content-Length: {len(reply.body)}\r\n"
+            head = f"HTTP/1.1 {reply.status} X\r\nConnection: close\r\n{extra}\r\n"
+            writer.write(head.encode("latin-1") + reply.body)
             await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
