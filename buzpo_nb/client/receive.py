@@ -7,9 +7,9 @@ For each incoming ``message`` stanza (protocol-map §5.4, Baileys ``handleMessag
 2. decrypt every ``enc``: ``pkmsg``/``msg`` with the pairwise session, ``skmsg`` with the
    author's sender key; strip the pad, parse, unwrap a DeviceSentMessage, and learn any
    SenderKeyDistributionMessage it carries;
-3. on success send a **receipt** (which doubles as the ack): no type when the client sends active
-   receipts, ``inactive`` otherwise, ``sender`` for copies from our own devices, ``peer_msg`` for
-   peer messages; then emit ``MessageReceived``;
+3. on success emit ``MessageReceived``, then send a **receipt** (which doubles as the ack): no
+   type when the client sends active receipts, ``inactive`` otherwise, ``sender`` for copies
+   from our own devices, ``peer_msg`` for peer messages;
 4. on failure ask for a retry and ack with ``error=500``; a replayed message (key already used)
    is only acked.
 
@@ -141,13 +141,18 @@ async def handle_message(m: Messaging, conn: Connection, node: Node) -> None:
         await _send(conn, ack(node))
         return
 
+    # Published before the receipt: the session has moved on, so if the connection dies now the
+    # server's redelivery is a replay we can only ack; the application must already have it.
+    if content_field(content) is not None:  # else only bookkeeping (a bare sender key)
+        m.recent.add(
+            envelope.id,
+            envelope.chat,
+            content,
+            from_me=envelope.from_me,
+            participant=key.participant,
+        )
+        m.client._emit(MessageReceived(_message_of(m, envelope, key, content)))
     await _send(conn, _delivery_receipt(m, node, envelope))
-    if content_field(content) is None:
-        return  # only bookkeeping (a bare sender key distribution): nothing to show
-    m.recent.add(
-        envelope.id, envelope.chat, content, from_me=envelope.from_me, participant=key.participant
-    )
-    m.client._emit(MessageReceived(_message_of(m, envelope, key, content)))
 
 
 async def _decrypt_part(
