@@ -30,13 +30,13 @@ DAY = 24 * 3600.0
 def backoff_schedule(
     first: float = 5.0, factor: float = 2.0, cap: float = 6 * 3600.0, total: float = DAY
 ) -> tuple[float, ...]:
-    """Delays between webhook attempts: ``first``, ×``factor`` each time, at most ``cap``, until
-    they add up to ``total``. The default retries for a day (5 s, 10 s, 20 s ... 6 h: 15
-    retries), the horizon after which an event is dead-lettered."""
+    """Delays between webhook attempts: ``first``, ×``factor`` each time, at most ``cap``, as
+    many as fit in ``total``. The default (5 s, 10 s, 20 s ... 5.7 h, 6 h, 6 h: 15 retries,
+    23.4 h) retries for about a day before an event is dead-lettered."""
     delays: list[float] = []
     delay, spent = first, 0.0
-    while spent < total:
-        step = min(delay, cap, total - spent)
+    while spent + min(delay, cap) <= total:
+        step = min(delay, cap)
         delays.append(step)
         spent += step
         delay *= factor
