@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from buzpo_nb.client.connection import Connection
+from buzpo_nb.client.errors import IqError
 from buzpo_nb.client.messages import (
     Message,
     MessageKey,
@@ -227,7 +228,14 @@ async def _direct_stanza(m: Messaging, chat: Jid, message: waproto.Message, msg_
 
 async def _group_stanza(m: Messaging, group: Jid, message: waproto.Message, msg_id: str) -> Node:
     me, me_lid = m.me()
-    meta = await m.groups.metadata(group)
+    try:
+        meta = await m.groups.metadata(group)
+    except IqError as exc:
+        if exc.code == 404:
+            raise UnknownRecipient(f"no group {group}") from exc
+        if exc.code in (401, 403):
+            raise SendFailed(msg_id, exc.code, "not a member of the group") from exc
+        raise
     members = [Jid.parse(p) for p in meta.participant_jids]
     lists = await m.devices.devices(members)
     devices = list(dict.fromkeys(d for devs in lists.values() for d in devs))

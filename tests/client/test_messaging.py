@@ -22,6 +22,7 @@ from buzpo_nb.client.messages import (
     MessageKey,
     MessageStatus,
     ReceiptUpdate,
+    SendFailed,
     UndecryptableMessage,
     UnknownRecipient,
 )
@@ -201,6 +202,14 @@ async def test_bad_input_is_a_typed_error(
                 await client.send_text(bad, "hi")
         with pytest.raises(UnknownRecipient):
             await client.send_text("+15559999999", "anyone there?")
+        with pytest.raises(UnknownRecipient):
+            await client.send_text("120363999999999999@g.us", "no such group")
+        others = [await new_phone(http), await new_phone(http)]
+        r = await http.post("/sandbox/groups", json={"subject": "Not us", "participants": others})
+        assert r.status_code == 201, r.text
+        with pytest.raises(SendFailed) as refused:
+            await client.send_text(r.json()["jid"], "let me in")
+        assert refused.value.code == 403
         with pytest.raises(TypeError):
             await client.send_text(f"+{me}", b"bytes")  # type: ignore[arg-type]
     with pytest.raises(NotConnected):
