@@ -1,0 +1,429 @@
+"""From ``POST /api/v1/messages`` to WhatsApp: accept durably, send in order, report honestly.
+
+Why it is shaped like this:
+
+* **Acknowledged means durable.** ``submit`` writes the message (``queued``) in one committed
+  transaction before the API answers 202; a per-session worker then sends it. After a crash the
+  queued messages are found in the store and sent: a 202 is never lost.
+* **At most one WhatsApp message per id.** The WhatsApp id is chosen and stored *before* the
+  first attempt and reused on every retry (and after a crash), so a send whose ack was lost is
+  repeated under the same id and recipients see it once.
+* **Order.** One worker per session sends its messages one after the other, so a conversation
+  reads in the order the API received it.
+* **No silent success.** A message becomes ``sent`` only after the server's ack; a refusal
+  (e.g. 463, 475) makes it ``failed`` with the code, emits ``message_failed`` and is noted on the
+  session; a message that cannot be sent while the session is away waits for it (transient) or
+  fails (the session was logged out, replaced or deleted).
+* **Formatting** happens at send time: Markdown becomes WhatsApp formatting and long texts are
+  split (``formatting.py``); the first piece carries the quote of ``replyToId``.
+* **Media** goes through a ``MediaSender`` (issue C: ``mediaUrl`` fetched through the URL guard,
+  optimised, uploaded); until one is configured, a media request is refused with 501 rather than
+  pretending.
+
+Idempotency: with an ``Idempotency-Key``, a repeated request (same key, same API key) returns
+the first message; the same key with a different body is refused (422).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from buzpo_nb.client import Client, NotConnected
+from buzpo_nb.client.errors import ClientError, ConnectionClosed
+from buzpo_nb.client.messages import (
+    InvalidRecipient,
+    MessageKey,
+    MessagingError,
+    SendFailed,
+    SendTimeout,
+    UnknownRecipient,
+)
+from buzpo_nb.gateway.errors import ApiError, Conflict, NotAvailable, NotFound, Unprocessable
+from buzpo_nb.gateway.formatting import DEFAULT_CHUNK_LIMIT, split_text, to_whatsapp
+from buzpo_nb.gateway.sessions import SessionManager
+from buzpo_nb.gateway.store import (
+    GatewayStore,
+    IdempotencyMismatch,
+    Message,
+    MessageDraft,
+    StoreError,
+)
+from buzpo_nb.wa.addressing import parse_recipient
+from buzpo_nb.wa.errors import BuzpoError
+from buzpo_nb.wa.jid import GROUP, Jid
+from buzpo_nb.wa.message_content import Quote, text_message
+from buzpo_nb.wa.message_id import generate_message_id_v2
+from buzpo_nb.wa.proto import wa_pb2 as waproto
+
+log = logging.getLogger("buzpo.gateway.send")
+
+MAX_ATTEMPTS = 5  # sends that ended without an answer (timeout, dropped socket) before giving up
+OPEN_WAIT = 30.0  # how long a worker waits for its session to come back before looking again
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """One message to send, as the API received it (already validated by the schema)."""
+
+    to: str
+    text: str | None = None
+    media_url: str | None = None
+    media_type: str | None = None
+    caption: str | None = None
+    reply_to_id: str | None = None
+
+
+class MediaSender(Protocol):
+    """Issue C plugs in here: fetch ``media_url`` through the URL guard (size and time limits),
+    optimise, upload and send it with ``message_id``, returning once the server acked it."""
+
+    async def check(self, request: SendRequest) -> None:
+        """Refuse a request early (bad URL, unsupported type) with an ``ApiError``."""
+        ...
+
+    async def send(
+        self,
+        client: Client,
+        to: str,
+        request: SendRequest,
+        *,
+        quote: Quote | None,
+        message_id: str,
+    ) -> MessageKey: ...
+
+
+class MessageChanges:
+    """Wakes whoever waits for a message's status to change (the API's long-poll, tests).
+
+    Bumped after every status write (sent, failed, receipts); waiters re-read the store, so a
+    wait never misses a change and never polls on a timer.
+    """
+
+    def __init__(self, store: GatewayStore) -> None:
+        self.store = store
+        self._changed = asyncio.Event()
+
+    def notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait(
+        self, message_id: str, predicate: Callable[[Message], bool], timeout: float | None
+    ) -> Message:
+        """The message once ``predicate`` holds; ``TimeoutError`` after ``timeout``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                changed = self._changed
+                message = await self.store.get_message(message_id)
+                if message is not None and predicate(message):
+                    return message
+                await changed.wait()
+
+
+class SendPipeline:
+    """See the module docstring. ``submit`` from routes; ``start``/``stop`` with the app."""
+
+    def __init__(
+        self,
+        store: GatewayStore,
+        sessions: SessionManager,
+        *,
+        media: MediaSender | None = None,
+        chunk_limit: int = DEFAULT_CHUNK_LIMIT,
+        max_attempts: int = MAX_ATTEMPTS,
+        open_wait: float = OPEN_WAIT,
+        changes: MessageChanges | None = None,
+    ) -> None:
+        self.store = store
+        self.changes = changes or MessageChanges(store)
+        self.sessions = sessions
+        self.media = media
+        self.chunk_limit = chunk_limit
+        self.max_attempts = max_attempts
+        self.open_wait = open_wait
+        self._queues: dict[str, asyncio.Queue[str | None]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._running = False
+
+    # -- life cycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Resume every message that was accepted but not sent (oldest first)."""
+        self._running = True
+        queued = await self.store.list_messages(status="queued", direction="out", limit=1 << 30)
+        for message in reversed(queued):
+            self._enqueue(message.session_id, message.id)
+        if queued:
+            log.info("resuming %d queued message(s)", len(queued))
+
+    async def stop(self) -> None:
+        self._running = False
+        workers = list(self._workers.values())
+        for task in workers:
+            task.cancel()
+        for task in workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._workers.clear()
+        self._queues.clear()
+
+    # -- the API side -------------------------------------------------------------------------
+    async def submit(
+        self,
+        request: SendRequest,
+        *,
+        session_id: str | None,
+        scope: str,
+        api_key_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Message, bool]:
+        """Validate, store as ``queued`` and schedule. Returns ``(message, created)``;
+        ``created`` is False for an idempotent repeat (the first message is returned)."""
+        if request.media_url is not None:
+            if self.media is None:
+                raise NotAvailable(
+                    "sending media is not available in this build yet (text only for now)",
+                    field="mediaUrl",
+                    code="media_not_available",
+                )
+            await self.media.check(request)
+        chat = _recipient(request.to)
+        sid = await self._pick_session(session_id)
+        quoted = await self._quoted(sid, request.reply_to_id) if request.reply_to_id else None
+        draft = MessageDraft(
+            session_id=sid,
+            direction="out",
+            chat=str(chat),
+            type="text" if request.media_url is None else (request.media_type or "media"),
+            text=request.text,
+            caption=request.caption,
+            media_url=request.media_url,
+            quoted_id=quoted.id if quoted else None,
+            api_key_id=api_key_id,
+        )
+        try:
+            message, created = await self.store.create_outgoing_message(
+                draft,
+                idempotency_scope=scope if idempotency_key else None,
+                idempotency_key=idempotency_key,
+                fingerprint=_fingerprint(request, sid) if idempotency_key else None,
+            )
+        except IdempotencyMismatch as exc:
+            raise Unprocessable(
+                f"{exc} (message {exc.existing_id})",
+                field="Idempotency-Key",
+                code="idempotency_key_reused",
+            ) from None
+        if created:
+            self._enqueue(sid, message.id)
+        return message, created
+
+    async def get(self, message_id: str) -> Message:
+        message = await self.store.get_message(message_id) if message_id else None
+        if message is None or message.direction != "out":
+            raise NotFound(f"no message {message_id!r}")
+        return message
+
+    async def _pick_session(self, session_id: str | None) -> str:
+        if session_id is None:
+            open_ids = self.sessions.open_sessions()
+            if len(open_ids) != 1:
+                which = "no session is" if not open_ids else f"{len(open_ids)} sessions are"
+                raise Unprocessable(
+                    f"sessionId is required: {which} open", field="sessionId", code="missing"
+                )
+            return open_ids[0]
+        view = await self.sessions.get(session_id)  # NotFound for an unknown id
+        if view.linked_number is None or view.status in ("logged_out",):
+            raise Conflict(
+                f"session {session_id} is not linked to a WhatsApp number (status "
+                f"{view.status}); link it first",
+                field="sessionId",
+                code="session_not_linked",
+            )
+        return session_id
+
+    async def _quoted(self, session_id: str, reply_to_id: str) -> Message:
+        """The stored message ``replyToId`` names: our id (``m_…``) or a WhatsApp id."""
+        message = await self.store.get_message(reply_to_id)
+        if message is None:
+            message = await self.store.find_message_by_wa_id(session_id, reply_to_id)
+        if message is None or message.session_id != session_id or message.wa_id is None:
+            raise Unprocessable(
+                f"no message {reply_to_id!r} in this session to reply to",
+                field="replyToId",
+                code="unknown_message",
+            )
+        return message
+
+    # -- the worker side ----------------------------------------------------------------------
+    def _enqueue(self, session_id: str, message_id: str) -> None:
+        queue = self._queues.get(session_id)
+        if queue is None:
+            queue = self._queues[session_id] = asyncio.Queue()
+        queue.put_nowait(message_id)
+        worker = self._workers.get(session_id)
+        if self._running and (worker is None or worker.done()):
+            self._workers[session_id] = asyncio.create_task(
+                self._work(session_id, queue), name=f"buzpo-send-{session_id}"
+            )
+
+    async def _work(self, session_id: str, queue: asyncio.Queue[str | None]) -> None:
+        while True:
+            message_id = await queue.get()
+            if message_id is None:
+                return
+            try:
+                await self._deliver(message_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad message must not stop the session's queue
+                log.exception("message %s: unexpected send failure", message_id)
+                with contextlib.suppress(StoreError):
+                    await self.store.mark_message_failed(message_id, "internal error")
+            self.changes.notify()
+
+    async def _deliver(self, message_id: str) -> None:
+        message = await self.store.get_message(message_id)
+        if message is None or message.status != "queued":
+            return  # deleted with its session, or already done before a restart
+        attempts = 0
+        while True:
+            client = await self._open_client(message)
+            if client is None:
+                await self.store.mark_message_failed(
+                    message.id, f"session {message.session_id} is {self._status(message)}"
+                )
+                return
+            if message.wa_id is None:
+                message = await self.store.set_message_wa_id(message.id, _new_wa_id(client))
+            try:
+                await self._send(client, message)
+            except SendFailed as exc:
+                reason = f"WhatsApp refused the message (error {exc.code})"
+                await self.store.mark_message_failed(message.id, reason)
+                self.sessions.note_send_failure(message.session_id, exc.code, reason)
+                return
+            except UnknownRecipient:
+                await self.store.mark_message_failed(message.id, "the recipient is not on WhatsApp")
+                return
+            except InvalidRecipient as exc:
+                await self.store.mark_message_failed(message.id, f"invalid recipient: {exc}")
+                return
+            except (SendTimeout, ConnectionClosed, NotConnected) as exc:
+                attempts += 1
+                log.info(
+                    "message %s: attempt %d ended without an ack (%s)", message.id, attempts, exc
+                )
+                if attempts >= self.max_attempts:
+                    await self.store.mark_message_failed(
+                        message.id, f"no server acknowledgement after {attempts} attempts"
+                    )
+                    return
+                continue
+            except (MessagingError, ClientError, BuzpoError) as exc:
+                await self.store.mark_message_failed(message.id, f"send failed: {exc}")
+                return
+            await self.store.mark_message_sent(message.id)
+            return
+
+    async def _open_client(self, message: Message) -> Client | None:
+        """The session's client once open; None when the session will not come back."""
+        while True:
+            try:
+                return await self.sessions.wait_open(message.session_id, self.open_wait)
+            except NotFound:
+                return None
+            except ApiError:
+                if not self.sessions.wanted(message.session_id):
+                    return None
+
+    def _status(self, message: Message) -> str:
+        return self.sessions.status(message.session_id) or "gone"
+
+    async def _send(self, client: Client, message: Message) -> None:
+        assert message.wa_id is not None
+        quote = await self._quote(client, message)
+        if message.media_url is not None:
+            if self.media is None:
+                raise MessagingError("media sending is not available in this build")
+            request = SendRequest(
+                to=message.chat,
+                media_url=message.media_url,
+                media_type=message.type,
+                caption=message.caption,
+            )
+            await self.media.send(
+                client, message.chat, request, quote=quote, message_id=message.wa_id
+            )
+            return
+        chunks = split_text(to_whatsapp(message.text or ""), self.chunk_limit) or [" "]
+        for index, chunk in enumerate(chunks):
+            await client.send_message(
+                message.chat,
+                text_message(chunk, quote=quote if index == 0 else None),
+                message_id=chunk_id(message.wa_id, index),
+            )
+
+    async def _quote(self, client: Client, message: Message) -> Quote | None:
+        if message.quoted_id is None:
+            return None
+        quoted = await self.store.get_message(message.quoted_id)
+        if quoted is None or quoted.wa_id is None:
+            return None
+        if quoted.direction == "out":
+            me = client.me
+            author = _bare(me.jid) if me else quoted.chat
+        else:
+            author = _bare(quoted.sender or quoted.chat)
+        content = None
+        if quoted.text:
+            content = waproto.Message(conversation=quoted.text)
+        return Quote(
+            id=quoted.wa_id,
+            participant=author,
+            message=content,
+            remote_jid=quoted.chat if quoted.chat != message.chat else None,
+        )
+
+
+def chunk_id(wa_id: str, index: int) -> str:
+    """The WhatsApp id of piece ``index`` of a split message: the stored id for the first,
+    derived deterministically for the others, so a resend after a crash reuses every id."""
+    if index == 0:
+        return wa_id
+    digest = hashlib.sha256(f"{wa_id}:{index}".encode()).hexdigest().upper()
+    return wa_id[:4] + digest[: len(wa_id) - 4]
+
+
+def _new_wa_id(client: Client) -> str:
+    me = client.me
+    user = _bare(me.jid).split("@", 1)[0] if me else None
+    return generate_message_id_v2(user, now_s=int(time.time()))
+
+
+def _recipient(to: str) -> Jid:
+    try:
+        return parse_recipient(to)
+    except InvalidRecipient as exc:
+        raise Unprocessable(str(exc), field="to", code="invalid_recipient") from None
+
+
+def _bare(jid: str) -> str:
+    try:
+        parsed = Jid.parse(jid)
+    except BuzpoError:
+        return jid
+    return str(parsed.user_jid) if parsed.server != GROUP else jid
+
+
+def _fingerprint(request: SendRequest, session_id: str) -> str:
+    body = json.dumps([session_id, *request.__dict__.values()], sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
