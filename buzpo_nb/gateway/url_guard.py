@@ -13,9 +13,10 @@ loopback, or the cloud metadata endpoint that hands out credentials. So, unless
   Teredo) are refused; so are numeric host spellings such as ``0x7f.1`` or ``2130706433``
   (judged as the address they mean) and names that are local by definition (``localhost``,
   ``*.local``, ``*.internal``, ``*.home.arpa``);
-- the request is sent to the address that was checked (the URL's host is replaced by the IP,
-  with the original ``Host`` header and TLS SNI/certificate name), so a DNS answer that changes
-  between check and connect (DNS rebinding) cannot redirect it;
+- the connection goes to an address that was checked: the HTTP client's network backend
+  connects only to the addresses pinned for the host by ``pinned_request`` (``Host``, TLS SNI
+  and certificate checks keep the real name), so a DNS answer that changes between check and
+  connect (DNS rebinding) cannot redirect it, and nothing unchecked can connect at all;
 - redirects are never followed implicitly: ``fetch_media`` re-checks every hop, webhook delivery
   treats a redirect as a failed attempt.
 Cloud metadata endpoints (``169.254.169.254``, ``fd00:ec2::254``, ``100.100.100.200``,
@@ -43,9 +44,11 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpcore
 import httpx
 
 from buzpo_nb.gateway.config import GatewaySettings
@@ -215,7 +218,6 @@ class CheckedUrl:
     host: str
     port: int
     addresses: tuple[IPAddress, ...]
-    literal: bool  # the host was an IP address (no pinning needed)
 
 
 @dataclass(frozen=True)
@@ -283,10 +285,8 @@ class UrlPolicy:
         host = _host_of(parsed)
         port = parsed.port or DEFAULT_PORTS[parsed.scheme]
         literal = literal_address(host)
-        if literal is not None:
-            # A canonical IP is used as it is; a legacy spelling is pinned to what it means.
-            canonical = host.strip("[]") == str(literal)
-            return CheckedUrl(parsed, host, port, (literal,), literal=canonical)
+        if literal is not None:  # no DNS: a legacy spelling is pinned to what it means
+            return CheckedUrl(parsed, host, port, (literal,))
         try:
             answers = await self.resolver(host, port)
         except (OSError, UnicodeError) as exc:
@@ -303,7 +303,7 @@ class UrlPolicy:
             addresses.append(ip)
         if not addresses:
             raise UrlRefused(field, f"host {host!r} has no address")
-        return CheckedUrl(parsed, host, port, tuple(addresses), literal=False)
+        return CheckedUrl(parsed, host, port, tuple(addresses))
 
 
 def _host_of(url: httpx.URL) -> str:
@@ -312,21 +312,84 @@ def _host_of(url: httpx.URL) -> str:
 
 
 # -- pinned requests -------------------------------------------------------------------------------
+# The addresses checked for each host, for the request being sent in this task. The network
+# backend below connects ONLY to these: an unchecked host (a redirect followed by mistake, a
+# request sent with a plain ``client.get``) cannot get a connection at all.
+_PINS: ContextVar[Mapping[str, tuple[str, ...]] | None] = ContextVar("buzpo_url_pins", default=None)
+
+
+class PinnedNetworkBackend(httpcore.AsyncNetworkBackend):
+    """httpcore backend that resolves a host to the addresses the policy checked (in order,
+    falling back on connection failure) and refuses every other connection. The URL, the
+    ``Host`` header, TLS SNI and certificate checks all keep the real host name, and pooled
+    connections are keyed by that name."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = (_PINS.get() or {}).get(host.lower())
+        if not addresses:
+            raise httpcore.ConnectError(f"{host} was not checked by the URL policy")
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not reachable through the URL policy")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+
+
+class _PinnedTransport(httpx.AsyncHTTPTransport):
+    def __init__(self, limits: httpx.Limits = _LIMITS) -> None:
+        super().__init__(trust_env=False, limits=limits)
+        # httpx has no public switch for the network backend: swap the pool it just built for
+        # one that uses ours (same settings otherwise).
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=PinnedNetworkBackend(),
+        )
+
+
 def new_http_client(timeout: float) -> httpx.AsyncClient:
-    """The client for guarded requests: no implicit redirects, and no proxy from the
-    environment (a proxy would resolve the name itself and undo the pinning)."""
+    """The client for guarded requests (send them with ``pinned_request``): it connects only
+    to checked addresses, never follows redirects implicitly, and ignores proxy settings from
+    the environment (a proxy would resolve the name itself and undo the check)."""
     return httpx.AsyncClient(
+        transport=_PinnedTransport(),
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(timeout),
         headers={"User-Agent": "Buzpo-Gateway"},
     )
-
-
-def _pinned_url(checked: CheckedUrl, ip: IPAddress) -> httpx.URL:
-    if checked.literal:
-        return checked.url
-    return checked.url.copy_with(host=str(ip))
 
 
 async def pinned_request(
@@ -339,31 +402,22 @@ async def pinned_request(
     stream: bool = False,
     timeout: float | None = None,
 ) -> httpx.Response:
-    """Send to the checked addresses only (first that accepts a connection), with the original
-    ``Host`` and TLS name. With ``stream`` the caller must ``aclose()`` the response."""
-    send_headers = dict(headers or {})
+    """Send to ``checked.url`` through a ``new_http_client`` client, connecting only to
+    ``checked.addresses``. With ``stream`` the caller must ``aclose()`` the response."""
+    wire_host = checked.url.raw_host.decode("ascii").lower()
+    pins = dict(_PINS.get() or {})
+    pins[wire_host] = tuple(str(ip) for ip in checked.addresses)
     extensions: dict[str, Any] = {}
-    if not checked.literal:
-        send_headers["Host"] = checked.url.netloc.decode("ascii")
-        if checked.url.scheme == "https":
-            extensions["sni_hostname"] = checked.host
     if timeout is not None:
         extensions["timeout"] = httpx.Timeout(timeout).as_dict()
-    last_error: httpx.ConnectError | None = None
-    for ip in checked.addresses:
-        request = client.build_request(
-            method,
-            _pinned_url(checked, ip),
-            headers=send_headers,
-            content=content,
-            extensions=extensions,
-        )
-        try:
-            return await client.send(request, stream=stream, follow_redirects=False)
-        except httpx.ConnectError as exc:
-            last_error = exc
-    assert last_error is not None
-    raise last_error
+    request = client.build_request(
+        method, checked.url, headers=headers, content=content, extensions=extensions
+    )
+    token = _PINS.set(pins)
+    try:
+        return await client.send(request, stream=stream, follow_redirects=False)
+    finally:
+        _PINS.reset(token)
 
 
 # -- media download ----------------------------------------------------------------------------

@@ -58,6 +58,7 @@ from buzpo_nb.gateway.store import (
     AttemptOutcome,
     Delivery,
     DeliveryTarget,
+    EventNotFound,
     GatewayStore,
     read_secret,
 )
@@ -303,7 +304,10 @@ class WebhookOutbox:
                     return
                 async with self._slots:
                     outcome = await self._attempt(target)
-                delivery = await self.store.record_attempt(target.delivery.seq, outcome)
+                try:
+                    delivery = await self.store.record_attempt(target.delivery.seq, outcome)
+                except EventNotFound:
+                    continue  # the session was deleted meanwhile, and its outbox with it
                 self._log(delivery, outcome)
                 self._announce()
         except asyncio.CancelledError:

@@ -8,6 +8,7 @@ import ipaddress
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
 import pytest
 from fixtures_infra import Received, Reply, WebhookReceiver, reserve_port
 
@@ -21,6 +22,7 @@ from buzpo_nb.gateway.url_guard import (
     address_refusal,
     fetch_media,
     literal_address,
+    new_http_client,
 )
 
 STRICT = UrlPolicy()
@@ -168,7 +170,7 @@ async def test_every_resolved_address_is_checked() -> None:
     policy = UrlPolicy(resolver=resolve)
     checked = await policy.check("https://hooks.example/h?x=1", field="webhookUrl")
     assert checked.addresses == (ipaddress.ip_address("93.184.216.34"),)
-    assert checked.port == 443 and checked.host == "hooks.example" and not checked.literal
+    assert checked.port == 443 and checked.host == "hooks.example"
     for name, reason in [
         ("mixed.example", "private"),
         ("rebind.example", "loopback"),
@@ -225,6 +227,28 @@ async def test_fetch_is_pinned_to_the_checked_address() -> None:
         [request] = rx.requests
         assert request.headers["host"] == f"media.example:{rx.port}" and request.path == "/cat.png"
         assert resolve.calls == ["media.example"]  # type: ignore[attr-defined]
+
+
+async def test_the_guarded_client_connects_nowhere_unchecked() -> None:
+    async with WebhookReceiver() as rx, new_http_client(5) as http:
+        with pytest.raises(httpx.ConnectError, match="not checked"):
+            await http.get(rx.url)
+        assert rx.requests == []
+
+
+async def test_odd_host_spellings_are_pinned_too() -> None:
+    async with WebhookReceiver() as rx:
+        resolve = resolver_for({"media.example": ["127.0.0.1"]})
+        policy = UrlPolicy(allow_private=True, resolver=resolve)
+        for url in (
+            f"http://2130706433:{rx.port}/a",
+            f"http://media.example.:{rx.port}/b",
+            f"http://MEDIA.example:{rx.port}/c",
+        ):
+            got = await fetch_media(url, policy=policy, max_bytes=10, timeout=5)
+            assert got.data == b"ok"
+        assert [r.path for r in rx.requests] == ["/a", "/b", "/c"]
+        assert rx.requests[1].headers["host"] == f"media.example.:{rx.port}"
 
 
 async def test_fetch_tries_each_checked_address_in_turn() -> None:

@@ -314,6 +314,27 @@ async def test_events_of_a_session_without_url_are_dead_lettered(tmp_path: Path)
             assert dead.state == "dead" and "no webhook URL" in (dead.last_error or "")
 
 
+async def test_deleting_a_session_mid_delivery_leaves_others_running(tmp_path: Path) -> None:
+    release = asyncio.Event()
+
+    async def hold(_: Received) -> Reply:
+        await release.wait()
+        return Reply()
+
+    async with WebhookReceiver() as held, WebhookReceiver() as rx:
+        held.handler = hold
+        async with gateway(tmp_path, held.url) as (store, doomed, outbox):
+            await queue(store, doomed, 2)
+            await held.wait_count(1)
+            await store.delete_session(doomed.id)
+            release.set()
+            other = await store.create_session("other", webhook_url=rx.url)
+            [event_id] = await queue(store, other, 1)
+            assert (await outbox.wait_settled(event_id, WAIT)).state == "delivered"
+            assert await store.pending_heads() == []
+        assert len(held.requests) == 1
+
+
 # -- kill -9 ---------------------------------------------------------------------------------------
 async def test_kill_9_then_restart_delivers_everything(tmp_path: Path) -> None:
     secret = new_webhook_secret()
