@@ -128,7 +128,7 @@ def validation_response(errors: Sequence[Mapping[str, Any]]) -> JSONResponse:
     kind = first.get("type", "")
     loc = [str(p) for p in first.get("loc", ())]
     where = loc[1:] if loc and loc[0] in ("body", "path", "query", "header") else loc
-    field = ".".join(where) if where else None
+    field = ".".join(where) if where else ("body" if loc == ["body"] else None)
     if kind == "json_invalid":
         detail = first.get("ctx", {}).get("error") or first.get("msg")
         return error_response(400, "invalid_json", f"request body is not valid JSON: {detail}")

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 SessionStatus = Literal["connecting", "qr", "open", "disconnected", "logged_out", "qr_timeout"]
@@ -42,6 +49,9 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+PhoneNumber = Annotated[str, AfterValidator(normalize_phone)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
@@ -63,7 +73,7 @@ class SessionCreate(_Request):
     dm_policy: DmPolicyName = Field(
         default="pairing", description="Who may message this number directly (see README)"
     )
-    allow_from: list[str] = Field(
+    allow_from: list[PhoneNumber] = Field(
         default_factory=list,
         max_length=1000,
         description="Numbers always allowed (E.164); the only ones under 'allowlist'",
@@ -78,8 +88,8 @@ class SessionCreate(_Request):
 
     @field_validator("allow_from")
     @classmethod
-    def _numbers(cls, value: list[str]) -> list[str]:
-        return list(dict.fromkeys(normalize_phone(v) for v in value))
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
 
 
 class LastError(_Model):
@@ -125,12 +135,7 @@ class DeletedOut(_Model):
 
 
 class PairingCodeRequest(_Request):
-    phone: str = Field(description="The number to link, in international format")
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str) -> str:
-        return normalize_phone(value)
+    phone: PhoneNumber = Field(description="The number to link, in international format")
 
 
 class PairingCodeOut(_Model):

@@ -194,8 +194,8 @@ class SendPipeline:
                     code="media_not_available",
                 )
             await self.media.check(request)
-        chat = _recipient(request.to)
         sid = await self._pick_session(session_id)
+        chat = _recipient(request.to)
         quoted = await self._quoted(sid, request.reply_to_id) if request.reply_to_id else None
         draft = MessageDraft(
             session_id=sid,
