@@ -284,19 +284,43 @@ class SessionManager:
     def client(self, session_id: str) -> Client:
         rt = self._runtimes.get(session_id)
         if rt is None:
-            raise NotFound(f"no session {session_id!r}", field="sessionId")
+            raise NotFound(f"no session {session_id!r}", code="session_not_found")
         return rt.client
 
     async def wait_open(self, session_id: str, timeout: float | None) -> Client:
         """The session's client once it is open; ``Unavailable`` if it cannot get there."""
         rt = self._runtimes.get(session_id)
         if rt is None:
-            raise NotFound(f"no session {session_id!r}", field="sessionId")
+            raise NotFound(f"no session {session_id!r}", code="session_not_found")
         with contextlib.suppress(TimeoutError):
             await self._wait(rt, lambda: rt.status == OPEN or not rt.wanted, timeout)
         if rt.status != OPEN:
             raise Unavailable(f"session {session_id} is {rt.status}", code="session_not_open")
         return rt.client
+
+    async def wait_status(self, session_id: str, *statuses: str, timeout: float | None) -> str:
+        """Wait until the session's live status is one of ``statuses``; returns it."""
+        rt = self._runtimes.get(session_id)
+        if rt is None:
+            raise NotFound(f"no session {session_id!r}", code="session_not_found")
+        await self._wait(rt, lambda: rt.status in statuses, timeout)
+        return rt.status
+
+    async def flush(self, session_id: str | None = None) -> None:
+        """Until every state change applied so far (of one session, or all) is in the store."""
+        runtimes = [self._runtimes[session_id]] if session_id else list(self._runtimes.values())
+        done: list[asyncio.Future[None]] = []
+        for rt in runtimes:
+            if rt.worker is None or rt.worker.done():
+                continue
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            async def mark(f: asyncio.Future[None] = fut) -> None:
+                f.set_result(None)
+
+            rt.jobs.put_nowait(mark)
+            done.append(fut)
+        await asyncio.gather(*done)
 
     # -- management ---------------------------------------------------------------------------
     async def create(
@@ -336,7 +360,7 @@ class SessionManager:
         rt = await self._runtime(session_id)
         async with rt.lock:
             if rt.deleting:
-                raise NotFound(f"no session {session_id!r}")
+                raise NotFound(f"no session {session_id!r}", code="session_not_found")
             if refresh and rt.client.running:
                 await rt.client.close()
             if not rt.client.running:
@@ -662,7 +686,7 @@ class SessionManager:
     async def _record(self, session_id: str) -> Session:
         record = await self.store.get_session(session_id)
         if record is None:
-            raise NotFound(f"no session {session_id!r}")
+            raise NotFound(f"no session {session_id!r}", code="session_not_found")
         return record
 
     async def _runtime(self, session_id: str) -> _Runtime:
