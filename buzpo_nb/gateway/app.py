@@ -13,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -48,15 +49,17 @@ def create_app(
     *,
     session_options: SessionOptions | None = None,
     media: MediaSender | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """The gateway app. ``session_options`` tunes sessions (tests shorten QR timeouts);
-    ``media`` is the media sender (none yet: ``mediaUrl`` answers 501)."""
+    ``media`` is the media sender (none yet: ``mediaUrl`` answers 501); ``clock`` is the
+    store's wall clock (tests move it to expire pairing codes)."""
     token = load_or_create_admin_token(settings.admin_token_path)
     options = session_options or SessionOptions.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running_services(settings, options, media) as svc:
+        async with running_services(settings, options, media, clock) as svc:
             app.state.services = svc
             install_auth(
                 app, admin=AdminPolicy.from_settings(settings, token.value), api_keys=svc.api_keys
@@ -80,9 +83,12 @@ def create_app(
 
 @contextlib.asynccontextmanager
 async def running_services(
-    settings: GatewaySettings, options: SessionOptions, media: MediaSender | None
+    settings: GatewaySettings,
+    options: SessionOptions,
+    media: MediaSender | None,
+    clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[Services]:
-    store = GatewayStore(settings.home)
+    store = GatewayStore(settings.home, clock=clock)
     policy = UrlPolicy.from_settings(settings)
     outbox = WebhookOutbox(store, settings.webhooks, policy)
 

@@ -62,6 +62,8 @@ class InboundPipeline:
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self.messages_handled = 0  # inbound messages handled so far (whatever the verdict)
+        self._changed = asyncio.Event()
 
     def attach(self, session_id: str, client: Client) -> None:
         def put(event: Any) -> None:
@@ -86,6 +88,13 @@ class InboundPipeline:
         """Until everything queued so far has been handled."""
         await self._idle.wait()
 
+    async def wait_messages_handled(self, count: int, timeout: float | None = None) -> None:
+        """Until ``messages_handled`` reaches ``count`` (delivered, held or dropped)."""
+        async with asyncio.timeout(timeout):
+            while self.messages_handled < count:
+                changed = self._changed
+                await changed.wait()
+
     async def _run(self) -> None:
         while True:
             item = await self._queue.get()
@@ -100,6 +109,10 @@ class InboundPipeline:
                 log.debug("session %s is gone; dropping an inbound event", item.session_id)
             except (StoreError, ClientError, BuzpoError, OSError):
                 log.exception("session %s: inbound event failed", item.session_id)
+            if isinstance(item.event, MessageReceived):
+                self.messages_handled += 1
+            changed, self._changed = self._changed, asyncio.Event()
+            changed.set()
             if self._queue.empty():
                 self._idle.set()
 
