@@ -199,6 +199,14 @@ class WebhookOutbox:
         self._remove_listener: Callable[[], None] | None = None
         self._closing = False
 
+    @property
+    def max_age(self) -> float:
+        """The longest an event's own schedule can take: every delay at its longest jitter plus
+        every attempt at its time limit. An event pending longer than that has been waiting
+        behind others and is dead-lettered at its first failure (instead of starting a fresh
+        day of retries while the queue behind it grows)."""
+        return self.retry.horizon + self.settings.timeout * (len(self.retry.delays) + 1)
+
     # -- life cycle --------------------------------------------------------------------------
     async def start(self) -> WebhookOutbox:
         if self._scheduler is not None:
@@ -381,14 +389,14 @@ class WebhookOutbox:
     ) -> AttemptOutcome:
         failed = delivery.attempts + 1
         delay = self.retry.delay_after(failed)
-        too_old = now - delivery.created_at >= self.retry.horizon
+        too_old = now - delivery.created_at >= self.max_age
         if delay is None or too_old:
             return AttemptOutcome(
                 at=now,
                 duration=duration,
                 status=status,
                 error=error,
-                expire_created_before=now - self.retry.horizon,
+                expire_created_before=now - self.max_age,
             )
         return AttemptOutcome(
             at=now, duration=duration, status=status, error=error, next_attempt_at=now + delay

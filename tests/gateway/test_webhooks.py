@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -286,6 +287,28 @@ async def test_dead_letter_then_replay(tmp_path: Path) -> None:
             assert rx.requests[-1].body == rx.requests[0].body
             states = [d.state for d in await outbox.deliveries(session.id)]
             assert states == ["delivered", "dead", "dead"]
+
+
+async def test_events_that_outlived_the_schedule_are_dead_lettered_together(tmp_path: Path) -> None:
+    """A receiver that was down for longer than the whole schedule: the backlog is given up in
+    one go at the first failure, not retried for another day event by event."""
+    offset = [0.0]
+
+    def clock() -> float:
+        return time.time() + offset[0]
+
+    async with WebhookReceiver() as rx, GatewayStore(tmp_path, clock=clock) as store:
+        session = await store.create_session("s", webhook_url=rx.url)
+        old = await queue(store, session, 3)
+        rx.handler = lambda r: Reply(500) if r.event_id in old else Reply(200)
+        outbox = WebhookOutbox(store, FAST, LOOPBACK, clock=clock)
+        offset[0] = outbox.max_age + 1  # the gateway was down longer than any schedule
+        [fresh] = await queue(store, session, 1)
+        async with outbox:
+            assert (await outbox.wait_settled(fresh, WAIT)).state == "delivered"
+            for event_id in old:
+                assert (await store.delivery(event_id)).state == "dead"  # type: ignore[union-attr]
+        assert [r.event_id for r in rx.requests] == [old[0], fresh]
 
 
 async def test_events_wake_an_idle_outbox_at_once(tmp_path: Path) -> None:
