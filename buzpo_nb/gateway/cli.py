@@ -29,6 +29,7 @@ from buzpo_nb.gateway.sessions import SessionOptions
 from buzpo_nb.wa.client_payload import ClientConfig
 
 DEFAULT_SANDBOX_PORT = 3020
+READY = "Ready. Ctrl-C stops the gateway (queued work stays on disk)."
 DEMO_PHONE = "15550000001"
 
 BANNER = """\
@@ -145,6 +146,7 @@ async def serve(args: argparse.Namespace, out: TextIO) -> int:
                 file=out,
                 flush=True,
             )
+        print(READY, file=out, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
