@@ -106,6 +106,15 @@ async def test_one_to_one_both_ways_with_delivery_receipts(chat: Chat) -> None:
     copy = await chat.wait_phone(A, _is(reply_id))
     assert (copy["from_me"], copy["chat"], copy["text"]) == (True, B_JID, "hi B, from Baileys")
 
+    # and Baileys sees what its phone writes, as its own message in that chat
+    mine = await chat.send(A, B_JID, "typed on the phone")
+    echo = await chat.baileys.wait_for(
+        lambda e: e["event"] == "message" and e.get("text") == "typed on the phone"
+    )
+    key = echo["key"]
+    assert (key["remoteJid"], key["id"], key["fromMe"]) == (B_JID, mine["id"], True)
+    await chat.wait_phone(B, _is(mine["id"], text="typed on the phone"))
+
 
 async def test_quoted_replies_both_ways(chat: Chat) -> None:
     first = await chat.send(B, A_JID, "what's up?")

@@ -16,11 +16,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from buzpo_nb.wa import pairing, pairing_code, stanzas
+from buzpo_nb.wa import signal as sig
 from buzpo_nb.wa.binary import Node, decode_node, encode_node
 from buzpo_nb.wa.client_payload import login_payload, registration_payload
 from buzpo_nb.wa.creds import AuthCreds, init_auth_creds
 from buzpo_nb.wa.keys import KeyPair
 from buzpo_nb.wa.noise import NoiseClient, PayloadReceived, ServerHelloReceived
+from buzpo_nb.wa.proto import wa_pb2 as waproto
 
 NodePred = Callable[[Node], bool]
 
@@ -45,6 +47,8 @@ class Companion:
     _pending: list[Node] = field(default_factory=list)
     _ids: int = 0
     _code_phone: str = ""
+    pre_keys: dict[int, KeyPair] = field(default_factory=dict)  # uploaded one-time keys
+    sessions: dict[str, sig.SessionRecord] = field(default_factory=dict)  # by device jid
 
     # -- connection --------------------------------------------------------------------------
     async def connect(self, payload: bytes) -> None:
@@ -199,7 +203,9 @@ class Companion:
 
     # -- logged in -----------------------------------------------------------------------------
     async def upload_pre_keys(self, count: int) -> Node:
-        keys = {i: KeyPair.generate().public for i in range(1, count + 1)}
+        first = max(self.pre_keys, default=0) + 1
+        self.pre_keys.update({i: KeyPair.generate() for i in range(first, first + count)})
+        keys = {i: self.pre_keys[i].public for i in range(first, first + count)}
         spk = self.creds.signed_pre_key
         upload = stanzas.PreKeyUpload(
             registration_id=self.creds.registration_id,
@@ -220,6 +226,72 @@ class Companion:
 
     async def ping(self, timeout: float = 5) -> Node:
         return await self.query(stanzas.ping(self.next_id()), timeout)
+
+    async def login(self, pre_keys: int = 0) -> list[Node]:
+        """Log in; returns what came before ``<ib><offline/>`` (success first), that included.
+        Uploads ``pre_keys`` one-time keys (with the creds' signed pre-key) if asked."""
+        await self.connect_login()
+        got = [await self.recv()]
+        while not (got[-1].tag == "ib" and got[-1].child("offline") is not None):
+            got.append(await self.recv())
+        if pre_keys:
+            await self.upload_pre_keys(pre_keys)
+        return got
+
+    # -- a minimal Signal device (what the sandbox delivers must really decrypt) ---------------
+    @property
+    def local(self) -> sig.LocalIdentity:
+        return sig.LocalIdentity(self.creds.signed_identity_key, self.creds.registration_id)
+
+    def decrypt(self, message: Node, now_ms: int = 1) -> waproto.Message:
+        """Decrypt the one pairwise ``<enc>`` of a delivered message (session by ``from``)."""
+        enc = message.child("enc")
+        assert enc is not None, message
+        sender = message.attrs.get("participant") or message.attrs["from"]
+        record = self.sessions.get(sender)
+        data = enc.content_bytes()
+        if enc.attrs["type"] == "pkmsg":
+            parsed = sig.PreKeyWhisperMessage.parse(data)
+            result = sig.decrypt_prekey_message(
+                record,
+                parsed,
+                local=self.local,
+                signed_pre_key=self.creds.signed_pre_key.key_pair,
+                pre_key=self.pre_keys.get(parsed.pre_key_id or 0),
+                now_ms=now_ms,
+            )
+        else:
+            result = sig.decrypt_message(record, data, local=self.local, now_ms=now_ms)
+        self.sessions[sender] = result.record
+        return waproto.Message.FromString(sig.unpad_random_max16(result.plaintext))
+
+    def encrypt(self, device_jid: str, message: waproto.Message, bundle: Node | None) -> Node:
+        """``<enc>`` for a device, starting the session from a fetched ``<user>`` bundle."""
+        if bundle is not None:
+            skey, key = bundle.child("skey"), bundle.child("key")
+            assert skey is not None
+            b = sig.PreKeyBundle(
+                registration_id=int.from_bytes(_bytes(bundle, "registration"), "big"),
+                identity_key=_bytes(bundle, "identity"),
+                signed_pre_key_id=int.from_bytes(_bytes(skey, "id"), "big"),
+                signed_pre_key_public=_bytes(skey, "value"),
+                signed_pre_key_signature=_bytes(skey, "signature"),
+                pre_key_id=int.from_bytes(_bytes(key, "id"), "big") if key else None,
+                pre_key_public=_bytes(key, "value") if key else None,
+            )
+            self.sessions[device_jid] = sig.initiate_session(
+                self.sessions.get(device_jid), b, local=self.local, now_ms=1
+            )
+        plain = sig.pad_random_max16(message.SerializeToString())
+        result = sig.encrypt(self.sessions.get(device_jid), plain, local=self.local)
+        self.sessions[device_jid] = result.record
+        return Node("enc", {"v": "2", "type": result.type}, result.ciphertext)
+
+
+def _bytes(node: Node, tag: str) -> bytes:
+    child = node.child(tag)
+    assert child is not None, f"<{node.tag}> has no <{tag}>"
+    return child.content_bytes()
 
 
 async def link_by_qr(sandbox_service: object, ws_url: str, number: str) -> Companion:

@@ -173,7 +173,7 @@ def test_registration_with_a_forged_signed_pre_key_is_refused(world: World) -> N
 
 
 _names = st.sampled_from(
-    ["encrypt", "w:p", "w", "md", "passive", "privacy", "blocklist", "usync", "x"]
+    ["encrypt", "w:p", "w", "md", "passive", "privacy", "blocklist", "usync", "w:g2", "x"]
 )
 _tags = st.sampled_from(
     [
@@ -192,11 +192,21 @@ _tags = st.sampled_from(
         "type",
         "remove-companion-device",
         "link_code_companion_reg",
+        "usync",
+        "query",
+        "user",
+        "devices",
+        "lid",
+        "contact",
+        "participating",
     ]
 )
+_attrs = st.sampled_from(
+    [{}, {"jid": f"{NUMBER}@s.whatsapp.net"}, {"jid": "123456789012345:1@lid"}, {"jid": "?"}]
+)
 _nodes = st.recursive(
-    st.builds(Node, _tags, st.just({}), st.one_of(st.none(), st.binary(max_size=40))),
-    lambda kids: st.builds(Node, _tags, st.just({}), st.lists(kids, max_size=4)),
+    st.builds(Node, _tags, _attrs, st.one_of(st.none(), st.binary(max_size=40))),
+    lambda kids: st.builds(Node, _tags, _attrs, st.lists(kids, max_size=4)),
     max_leaves=12,
 )
 

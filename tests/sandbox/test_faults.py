@@ -47,6 +47,18 @@ def test_fault_plan_is_one_shot_and_ordered() -> None:
     assert plan.take(None) == []
 
 
+def test_message_faults_wait_for_a_message_not_a_connection() -> None:
+    plan = FaultPlan()
+    jid = "15551234567:1@s.whatsapp.net"
+    corrupt = plan.arm("corrupt_next_message", target=jid)
+    drop = plan.arm("drop", target=jid)
+    assert plan.take(jid) == [drop]  # a login does not use up the corruption
+    assert plan.take_for_device(jid) == []
+    assert plan.take_message_fault("15551234567@s.whatsapp.net") is None
+    assert plan.take_message_fault(jid) == corrupt
+    assert plan.take_message_fault(jid) is None
+
+
 async def test_drop_next_connection(
     sandbox: SandboxServer, http: httpx.AsyncClient, linked: Companion
 ) -> None:
