@@ -16,9 +16,9 @@ client, so that exemption is guarded:
 - ``Host`` must be ``localhost``, ``127.0.0.1`` or ``[::1]`` with the server's port: a page on
   ``evil.example`` that re-points its DNS to 127.0.0.1 (DNS rebinding) still sends
   ``Host: evil.example:3010`` and is refused.
-- ``Origin``, when sent, must be exactly the server's own origin, and ``Sec-Fetch-Site``, when
-  sent, must be ``same-origin`` or ``none``: a form or ``fetch`` from any other site (CSRF), even
-  from another port of localhost such as a notebook, is refused.
+- ``Origin``, when sent, must name this very host and port (``http`` or ``https``), and
+  ``Sec-Fetch-Site``, when sent, must be ``same-origin`` or ``none``: a form or ``fetch`` from
+  any other site (CSRF), even from another port of localhost such as a notebook, is refused.
 - Requests relayed by a proxy (``Forwarded``, ``X-Forwarded-For``, ``X-Real-IP``, ``Via``)
   are not "this machine's user" and need the token.
 The cookie is ambient too, so a cookie-authenticated request must pass the same Origin and
@@ -148,7 +148,7 @@ class AdminPolicy:
                     "the admin token is not valid", code="invalid_admin_token", headers=_BEARER
                 )
             if via_cookie:
-                self._check_same_origin(req, "cookie")
+                self._check_same_origin(req)
             return "token"
         if not (self.binds_loopback and self.loopback_without_token):
             raise Unauthorized(
@@ -175,7 +175,7 @@ class AdminPolicy:
                 "Host header is not this server's loopback address (DNS rebinding refused)",
                 code="host_not_allowed",
             )
-        self._check_same_origin(req, "loopback")
+        self._check_same_origin(req)
         return "loopback"
 
     def _presented_token(self, req: AdminRequest) -> tuple[str | None, bool]:
@@ -194,10 +194,9 @@ class AdminPolicy:
             return cookie, True
         return None, False
 
-    def _check_same_origin(self, req: AdminRequest, why: str) -> None:
+    def _check_same_origin(self, req: AdminRequest) -> None:
         origin = req.headers.get("origin")
-        host = req.headers.get("host", "")
-        if origin is not None and origin.lower() != f"http://{host.lower()}":
+        if origin is not None and not _same_origin(origin, req.headers.get("host", "")):
             raise Forbidden(
                 f"cross-origin request refused (Origin {origin!r})", code="cross_origin"
             )
@@ -206,6 +205,15 @@ class AdminPolicy:
             raise Forbidden(
                 f"cross-site request refused (Sec-Fetch-Site: {site})", code="cross_origin"
             )
+
+
+def _same_origin(origin: str, host: str) -> bool:
+    """``Origin`` names the page's site: it must be this very host (and port). The scheme may be
+    http or https: behind a TLS-terminating proxy the page is https while we see plain HTTP."""
+    scheme, sep, netloc = origin.strip().lower().partition("://")
+    if not sep or scheme not in {"http", "https"} or not host:
+        return False  # "null", file pages, extensions...
+    return netloc == host.strip().lower()
 
 
 def _is_loopback_ip(host: str | None) -> bool:

@@ -22,8 +22,9 @@ database only holds that file's name. API keys are stored as SHA-256 only (``api
 
 Public API (all ``async`` unless noted)
 ---------------------------------------
-- ``GatewayStore(home, *, clock=time.time)`` (sync), ``close()``, ``add_event_listener(cb)``
-  (``cb(session_ids)`` runs on the event loop after a commit that queued webhook events).
+- ``GatewayStore(home, *, clock=time.time)`` (sync), ``close()`` / ``close_sync()``,
+  ``pragmas()``, ``add_event_listener(cb)`` (``cb(session_ids)`` runs on the event loop after a
+  commit that queued webhook events).
 - Sessions: ``create_session(name, *, webhook_url, webhook_secret, dm_policy, allow_from)``,
   ``get_session``, ``list_sessions``, ``update_session(id, **changes)``,
   ``set_session_status(id, status, *, linked_number, linked_jid, last_error, event)``,
@@ -32,9 +33,9 @@ Public API (all ``async`` unless noted)
 - API keys: ``insert_api_key``, ``api_key_by_hash``, ``list_api_keys``, ``revoke_api_key``,
   ``touch_api_key``.
 - Messages: ``record_received_message(draft, *, held)``, ``create_outgoing_message(draft, *,
-  idempotency_scope, idempotency_key, fingerprint)``, ``mark_message_sent``,
-  ``mark_message_failed``, ``record_receipt``, ``get_message``, ``find_message_by_wa_id``,
-  ``list_messages``, ``receipts``.
+  idempotency_scope, idempotency_key, fingerprint)``, ``set_message_wa_id``,
+  ``mark_message_sent``, ``mark_message_failed``, ``record_receipt``, ``get_message``,
+  ``find_message_by_wa_id``, ``list_messages``, ``receipts``.
 - dmPolicy pairing: ``create_pairing_request``, ``list_pairing_requests``,
   ``approve_pairing``, ``is_sender_approved``.
 - Outbox (used by ``webhooks.WebhookOutbox``): ``pending_heads``, ``next_delivery``,

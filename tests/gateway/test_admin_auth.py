@@ -197,6 +197,11 @@ def test_token_works_from_anywhere_and_cookie_needs_same_origin() -> None:
     cookie = {ADMIN_COOKIE: TOKEN}
     same = {"Host": "gateway.example.com", "Origin": "http://gateway.example.com"}
     assert POLICY.authorize(req(same, "203.0.113.9", cookies=cookie)) == "token"
+    tls = {"Host": "gateway.example.com", "Origin": "https://gateway.example.com"}
+    assert POLICY.authorize(req(tls, "203.0.113.9", cookies=cookie)) == "token"
+    for origin in ("https://gateway.example.com:8443", "null", "file://", "https://evil.example"):
+        with pytest.raises(ApiError):
+            POLICY.authorize(req({**tls, "Origin": origin}, cookies=cookie))
     with pytest.raises(ApiError) as info:
         POLICY.authorize(
             req({"Host": "gateway.example.com", "Origin": "http://evil.example"}, cookies=cookie)
