@@ -10,9 +10,11 @@ from companion import link_by_qr
 from records import linked_device
 
 from buzpo_nb.sandbox import SandboxServer
+from buzpo_nb.sandbox.directory import take_bundle
 from buzpo_nb.sandbox.errors import InvalidNumber, NoSuchDevice, PhoneExists
 from buzpo_nb.sandbox.state import StateDir, StateError, world_from_json, world_to_json
 from buzpo_nb.sandbox.world import World
+from buzpo_nb.wa.binary import Node
 
 NUMBER = "15551234567"
 
@@ -99,3 +101,35 @@ async def test_restart_on_the_same_state_dir_keeps_links(tmp_path: Path) -> None
         # a new link on the restarted server continues the device numbering
         other = await link_by_qr(second.sandbox, second.ws_url, NUMBER)
         assert other.me_jid == f"{NUMBER}:2@s.whatsapp.net"
+
+
+def test_messaging_state_round_trip() -> None:
+    world = World()
+    phone = world.create_phone(NUMBER, now=5)
+    other = world.create_phone("15557654321", now=5)
+    world.add_device(phone, linked_device(1, b"\x01" * 32))
+    group = world.create_group("g", [NUMBER, other.number], now=6)
+    take_bundle(world, other, 0)
+    world.offline.push(phone.jid(1), Node("message", {"id": "Q1"}, [Node("enc", {}, b"\x00\xff")]))
+
+    again = world_from_json(json.loads(json.dumps(world_to_json(world))))
+    copy = again.phone("15557654321")
+    assert copy.signal.signed_pre_key == other.signal.signed_pre_key
+    assert copy.signal.pre_keys == other.signal.pre_keys
+    assert copy.signal.unserved == other.signal.unserved
+    assert again.groups == {group.jid: group}
+    assert again.offline.take(phone.jid(1)) == [
+        Node("message", {"id": "Q1"}, [Node("enc", {}, b"\x00\xff")])
+    ]
+
+
+def test_state_from_before_messaging_still_loads() -> None:
+    world = World()
+    world.create_phone(NUMBER, now=5)
+    data = world_to_json(world)
+    for phone in data["phones"]:
+        del phone["signal"], phone["mailbox"]
+    del data["groups"], data["offline"]
+    again = world_from_json(data)
+    phone = again.phone(NUMBER)
+    assert phone.signal.unserved and phone.mailbox.messages == []  # fresh keys
