@@ -7,7 +7,8 @@ looks at the environment, and explicit values (command-line flags) beat it.
 
 Environment: ``BUZPO_HOME`` (default ``~/.buzpo``), ``BUZPO_WA_URL`` (another
 WhatsApp-compatible server, e.g. a ``buzpo sandbox``), ``BUZPO_ALLOW_PRIVATE_URLS=1`` (let
-``webhookUrl``/``mediaUrl`` reach loopback and private addresses: local receivers and tests).
+``webhookUrl``/``mediaUrl`` reach loopback and private addresses: local receivers and tests),
+``BUZPO_RATE_LIMIT`` (``RATE[:BURST]`` requests per second per API key, or ``off``).
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ class GatewaySettings:
             values["wa_url"] = env["BUZPO_WA_URL"]
         if "BUZPO_ALLOW_PRIVATE_URLS" in env:
             values["allow_private_urls"] = env_flag(env["BUZPO_ALLOW_PRIVATE_URLS"])
+        if env.get("BUZPO_RATE_LIMIT"):
+            values["rate_limit"] = parse_rate_limit(env["BUZPO_RATE_LIMIT"])
         known = {f.name for f in fields(cls)}
         unknown = set(explicit) - known
         if unknown:
@@ -151,6 +154,23 @@ class GatewaySettings:
 
     def with_(self, **changes: Any) -> GatewaySettings:
         return replace(self, **changes)
+
+
+def parse_rate_limit(text: str) -> RateLimitSettings:
+    """``off`` (or ``0``) disables the limit; ``RATE`` or ``RATE:BURST`` sets requests per
+    second and burst size (``BUZPO_RATE_LIMIT=5:50``)."""
+    t = text.strip().lower()
+    if t in {"off", "0", "false", "no"}:
+        return RateLimitSettings(enabled=False)
+    rate_text, _, burst_text = t.partition(":")
+    try:
+        rate = float(rate_text)
+        burst = int(burst_text) if burst_text else RateLimitSettings.burst
+    except ValueError:
+        raise ValueError(f"expected RATE[:BURST] or off, got {text!r}") from None
+    if rate <= 0 or burst < 1:
+        raise ValueError(f"rate must be > 0 and burst >= 1, got {text!r}")
+    return RateLimitSettings(rate=rate, burst=burst)
 
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -50,6 +50,13 @@ def test_environment_and_explicit_values(tmp_path: Path) -> None:
         GatewaySettings.from_env({"BUZPO_ALLOW_PRIVATE_URLS": "maybe"})
     with pytest.raises(TypeError):
         GatewaySettings.from_env({}, prot=1)
+    limited = GatewaySettings.from_env({"BUZPO_RATE_LIMIT": "5:50"}).rate_limit
+    assert (limited.rate, limited.burst, limited.enabled) == (5.0, 50, True)
+    assert GatewaySettings.from_env({"BUZPO_RATE_LIMIT": "2"}).rate_limit.burst == 20
+    assert not GatewaySettings.from_env({"BUZPO_RATE_LIMIT": "off"}).rate_limit.enabled
+    for bad in ("fast", "1:x", "-1", "1:0"):
+        with pytest.raises(ValueError):
+            GatewaySettings.from_env({"BUZPO_RATE_LIMIT": bad})
     with pytest.raises(ValueError):
         GatewaySettings(port=70000)
     assert not GatewaySettings(host="0.0.0.0").binds_loopback
