@@ -25,6 +25,7 @@ from buzpo_nb.gateway.config import GatewaySettings
 from buzpo_nb.gateway.dm_policy import PairingBook
 from buzpo_nb.gateway.errors import install_error_handlers
 from buzpo_nb.gateway.inbound import InboundPipeline
+from buzpo_nb.gateway.rate_limit import RateLimiter, install_rate_limiter
 from buzpo_nb.gateway.routes import ROUTERS
 from buzpo_nb.gateway.send_pipeline import MediaSender, MessageChanges, SendPipeline
 from buzpo_nb.gateway.services import Services
@@ -59,7 +60,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running_services(settings, options, media, clock) as svc:
+        async with running_services(settings, options, media, clock, limiter) as svc:
             app.state.services = svc
             install_auth(
                 app, admin=AdminPolicy.from_settings(settings, token.value), api_keys=svc.api_keys
@@ -75,6 +76,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.admin_token = token
+    limiter = install_rate_limiter(app, settings.rate_limit)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
@@ -87,6 +89,7 @@ async def running_services(
     options: SessionOptions,
     media: MediaSender | None,
     clock: Callable[[], float] = time.time,
+    limiter: RateLimiter | None = None,
 ) -> AsyncIterator[Services]:
     store = GatewayStore(settings.home, clock=clock)
     policy = UrlPolicy.from_settings(settings)
@@ -114,6 +117,7 @@ async def running_services(
         pairing=PairingBook(store),
         webhook_log=WebhookLog(store, outbox),
         outbox=outbox,
+        rate_limiter=limiter,
     )
     stack = contextlib.AsyncExitStack()
     try:

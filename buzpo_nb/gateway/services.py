@@ -8,13 +8,15 @@ lets tests reach the same objects the server uses.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from buzpo_nb.gateway.api_keys import ApiKeys
 from buzpo_nb.gateway.dm_policy import PairingBook
 from buzpo_nb.gateway.inbound import InboundPipeline
+from buzpo_nb.gateway.metrics import collect_metrics
+from buzpo_nb.gateway.rate_limit import RateLimiter
 from buzpo_nb.gateway.send_pipeline import SendPipeline
 from buzpo_nb.gateway.sessions import SessionManager
 from buzpo_nb.gateway.store import GatewayStore
@@ -32,7 +34,15 @@ class Services:
     pairing: PairingBook
     webhook_log: WebhookLog
     outbox: WebhookOutbox
-    metrics: Any = None  # metrics.GatewayMetrics (renders /metrics)
+    rate_limiter: RateLimiter | None = None
+
+    async def metrics_text(self) -> str:
+        """``/metrics``: the store's numbers with the live session statuses on top."""
+        return await collect_metrics(
+            self.store,
+            live_sessions=self.sessions.counts(),
+            rate_limited=self.rate_limiter.refused_total if self.rate_limiter else None,
+        )
 
 
 def services(request: Request) -> Services:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
 from buzpo_nb.gateway.admin_auth import require_admin
+from buzpo_nb.gateway.metrics import CONTENT_TYPE
 from buzpo_nb.gateway.schemas import HealthOut
 from buzpo_nb.gateway.services import ServicesDep
 
@@ -28,5 +29,4 @@ async def healthz(svc: ServicesDep) -> HealthOut:
 @router.get("/metrics", response_class=PlainTextResponse, dependencies=[Depends(require_admin)])
 async def metrics(svc: ServicesDep) -> PlainTextResponse:
     """Prometheus text format: sessions by status, messages by status, webhook queue."""
-    body, content_type = await svc.metrics.render()
-    return PlainTextResponse(body, media_type=content_type)
+    return PlainTextResponse(await svc.metrics_text(), media_type=CONTENT_TYPE)

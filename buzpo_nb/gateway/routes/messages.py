@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query
 
 from buzpo_nb.gateway.admin_auth import require_admin, require_api_key
 from buzpo_nb.gateway.errors import Forbidden
+from buzpo_nb.gateway.rate_limit import rate_limited_api_key
 from buzpo_nb.gateway.schemas import (
     InternalSend,
     MessageAccepted,
@@ -40,7 +41,7 @@ IdempotencyKey = Annotated[
 @router.post("", status_code=202, response_model=MessageAccepted)
 async def send_message(
     body: MessageSend,
-    key: Annotated[ApiKeyRecord, Depends(require_api_key)],
+    key: Annotated[ApiKeyRecord, Depends(rate_limited_api_key)],
     pipeline: SendPipelineDep,
     idempotency_key: IdempotencyKey = None,
 ) -> MessageAccepted:
