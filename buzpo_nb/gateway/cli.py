@@ -30,7 +30,8 @@ from buzpo_nb.wa.client_payload import ClientConfig
 
 DEFAULT_SANDBOX_PORT = 3020
 READY = "Ready. Ctrl-C stops the gateway (queued work stays on disk)."
-DEMO_PHONE = "15550000001"
+# The no-phone demo's virtual phones: the account to link, and a friend to write to.
+DEMO_PHONES = ("15550000001", "15550000002")
 
 BANNER = """\
 Buzpo gateway on {url}  (OpenAPI docs: {url}/docs)
@@ -41,12 +42,9 @@ Admin token (shown once; also in {path}):
   {token}
 """
 SANDBOX = """\
-Sandbox (stands in for WhatsApp): {sandbox}  virtual phone {phone}
-Quickstart:
-  curl -s -X POST {url}/api/sessions -H 'content-type: application/json' -d '{{"name": "demo"}}'
-  curl -s -X POST {url}/api/sessions/<id>/qr
-  curl -s -X POST {sandbox}/sandbox/phones/{phone}/link -H 'content-type: application/json' \\
-       -d '{{"qr": "<qrString>"}}'
+Sandbox standing in for WhatsApp: {sandbox}
+  virtual phones: {account} (link the session to it), {friend} (a friend to write to)
+  the README's quickstart walks through it with curl
 """
 
 
@@ -142,7 +140,7 @@ async def serve(args: argparse.Namespace, out: TextIO) -> int:
             print(TOKEN.format(path=token.path, token=token.value), file=out, flush=True)
         if sandbox_url is not None:
             print(
-                SANDBOX.format(url=server.url, sandbox=sandbox_url, phone=DEMO_PHONE),
+                SANDBOX.format(sandbox=sandbox_url, account=DEMO_PHONES[0], friend=DEMO_PHONES[1]),
                 file=out,
                 flush=True,
             )
@@ -173,8 +171,9 @@ async def _maybe_sandbox(
     async with SandboxServer(
         settings.host, args.sandbox_port, settings.home / "sandbox"
     ) as sandbox:
-        with contextlib.suppress(SandboxError):  # exists from an earlier run
-            sandbox.sandbox.create_phone(DEMO_PHONE)
+        for number in DEMO_PHONES:
+            with contextlib.suppress(SandboxError):  # exists from an earlier run
+                sandbox.sandbox.create_phone(number)
         yield sandbox.http_url
 
 

@@ -4,13 +4,20 @@ signature with the ``standardwebhooks`` library."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import re
+import time
+from pathlib import Path
 
 import httpx
+import pytest
 from conftest import TIMEOUT, new_api_key, new_number
-from fixtures_infra import Received, WebhookReceiver
+from fixtures_infra import Received, WebhookReceiver, reserve_port
+from serve_process import serve_args
 
 from buzpo_nb.gateway.server import GatewayServer
+from buzpo_nb.gateway.webhooks import new_webhook_secret, signature_headers
 from buzpo_nb.sandbox import SandboxServer
 
 
@@ -113,3 +120,65 @@ async def test_quickstart(
     log = (await api.get(f"/api/sessions/{session['id']}/webhooks/deliveries")).json()
     assert {d["status"] for d in log} <= {"delivered", "pending"}
     assert any(d["event"] == "message_sent" for d in log)
+
+
+# -- the README, word for word --------------------------------------------------------------------
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_block(after: str, language: str) -> str:
+    """The first ``language`` code block after the heading or text ``after``."""
+    text = README.read_text()
+    start = text.index(f"```{language}\n", text.index(after)) + len(language) + 4
+    return text[start : text.index("```", start)]
+
+
+def test_readme_commands() -> None:
+    text = README.read_text()
+    first, second = re.findall(r"```bash\n(.*?)\n```", text, re.S)[:2]
+    assert first == "pip install -e . && buzpo serve --sandbox"
+    assert second == "pip install -e '.[dev]' && python -m pytest"
+
+
+async def test_readme_curl_quickstart(tmp_path: Path) -> None:
+    """``buzpo serve --sandbox`` and the README's curl block, run by bash; only the two ports
+    differ from the README (free ones, so the test can run anywhere)."""
+    script = readme_block("### The gateway in five curl calls", "bash")
+    gw_port, sb_port = reserve_port(), reserve_port()
+    first_line = "GW=http://localhost:3010 SB=http://localhost:3020\n"
+    assert script.startswith(first_line)
+    script = f"set -euo pipefail\nGW=http://localhost:{gw_port} SB=http://localhost:{sb_port}\n" + (
+        script.removeprefix(first_line)
+    )
+    flags = ("--sandbox", "--port", str(gw_port), "--sandbox-port", str(sb_port))
+    async with serve_args(tmp_path / "home", *flags) as server:
+        assert any("15550000001" in line and "15550000002" in line for line in server.banner)
+        proc = await asyncio.create_subprocess_exec(
+            "bash", "-c", script, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    output = out.decode()
+    assert proc.returncode == 0, (output, err.decode())
+    assert '"status":"open","qr":null' in output
+    assert re.search(r'"status":"(queued|sent|delivered|read)"', output)
+    assert '"text":"Hello from *Buzpo*"' in output
+
+
+def test_readme_webhook_verification() -> None:
+    """The README's standard-library verifier agrees with the gateway's signatures (and
+    refuses tampered or stale ones)."""
+    namespace: dict = {}
+    exec(readme_block("### Webhooks", "python"), namespace)  # the snippet, as printed
+    verify = namespace["verify_webhook"]
+    secret = new_webhook_secret()
+    body = b'{"id":"msg_1","event":"message_sent","sessionId":"s_1","timestamp":"t","data":{}}'
+    now = int(time.time())
+    headers = {k.lower(): v for k, v in signature_headers(secret, "msg_1", now, body).items()}
+    assert verify(secret, headers, body)["event"] == "message_sent"
+    with pytest.raises(ValueError):
+        verify(secret, headers, body.replace(b"sent", b"fail"))
+    with pytest.raises(ValueError):
+        verify(new_webhook_secret(), headers, body)
+    stale = {k.lower(): v for k, v in signature_headers(secret, "msg_1", now - 3600, body).items()}
+    with pytest.raises(ValueError):
+        verify(secret, stale, body)

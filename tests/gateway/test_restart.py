@@ -5,18 +5,14 @@ a subprocess, the sandbox and the webhook receiver in this process)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import re
 import signal
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 from conftest import TIMEOUT, fast_sessions, gateway_settings, link_session, new_api_key, new_number
 from fixtures_infra import WebhookReceiver
+from serve_process import serve
 
-from buzpo_nb.gateway.cli import READY
 from buzpo_nb.gateway.server import GatewayServer
 from buzpo_nb.sandbox import SandboxServer
 
@@ -94,73 +90,6 @@ async def test_queued_messages_survive_a_graceful_restart(
 
 
 # -- kill -9 ------------------------------------------------------------------------------------
-class ServeProcess:
-    """``python -m buzpo_nb.cli serve`` as a real subprocess; ``url`` once it listens."""
-
-    def __init__(self, home: Path, wa_url: str) -> None:
-        self.home = home
-        self.wa_url = wa_url
-        self.proc: asyncio.subprocess.Process | None = None
-        self.url = ""
-        self.banner: list[str] = []
-
-    async def start(self) -> ServeProcess:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "buzpo_nb.cli",
-            "serve",
-            "--home",
-            str(self.home),
-            "--port",
-            "0",
-            "--wa-url",
-            self.wa_url,
-            "--allow-private-urls",
-            "--log-level",
-            "warning",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        assert self.proc.stdout is not None
-        async with asyncio.timeout(30):
-            while not self.banner or self.banner[-1].strip() != READY:
-                line = (await self.proc.stdout.readline()).decode()
-                assert line, f"buzpo serve exited before it was ready: {self.banner}"
-                self.banner.append(line)
-                found = re.search(r"Buzpo gateway on (http://\S+)", line)
-                if found:
-                    self.url = found.group(1)
-        return self
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-
-    async def wait(self) -> int:
-        assert self.proc is not None
-        return await self.proc.wait()
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(15):
-                    await self.proc.wait()
-            except TimeoutError:
-                self.kill9()
-                await self.proc.wait()
-
-
-@contextlib.asynccontextmanager
-async def serve(home: Path, wa_url: str) -> AsyncIterator[ServeProcess]:
-    process = ServeProcess(home, wa_url)
-    try:
-        yield await process.start()
-    finally:
-        await process.stop()
-
-
 async def test_kill_9_during_sends_loses_nothing_acknowledged(
     home: Path, sandbox: SandboxServer, receiver: WebhookReceiver
 ) -> None:
