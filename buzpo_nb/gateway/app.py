@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from buzpo_nb.gateway.admin_auth import AdminPolicy, install_auth, load_or_create_admin_token
 from buzpo_nb.gateway.api_keys import ApiKeys
+from buzpo_nb.gateway.body_limit import BodyLimit
 from buzpo_nb.gateway.config import GatewaySettings
 from buzpo_nb.gateway.dm_policy import PairingBook
 from buzpo_nb.gateway.errors import install_error_handlers
@@ -74,6 +75,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
     app.state.settings = settings
     app.state.admin_token = token
     limiter = install_rate_limiter(app, settings.rate_limit)

@@ -46,7 +46,14 @@ from buzpo_nb.client.messages import (
     SendTimeout,
     UnknownRecipient,
 )
-from buzpo_nb.gateway.errors import ApiError, Conflict, NotAvailable, NotFound, Unprocessable
+from buzpo_nb.gateway.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    NotAvailable,
+    NotFound,
+    Unprocessable,
+)
 from buzpo_nb.gateway.formatting import DEFAULT_CHUNK_LIMIT, split_text, to_whatsapp
 from buzpo_nb.gateway.sessions import SessionManager
 from buzpo_nb.gateway.store import (
@@ -54,6 +61,7 @@ from buzpo_nb.gateway.store import (
     IdempotencyMismatch,
     Message,
     MessageDraft,
+    MessageNotFound,
     StoreError,
 )
 from buzpo_nb.wa.addressing import parse_recipient
@@ -182,10 +190,23 @@ class SendPipeline:
         session_id: str | None,
         scope: str,
         api_key_id: str | None = None,
+        key_session: str | None = None,
         idempotency_key: str | None = None,
     ) -> tuple[Message, bool]:
         """Validate, store as ``queued`` and schedule. Returns ``(message, created)``;
-        ``created`` is False for an idempotent repeat (the first message is returned)."""
+        ``created`` is False for an idempotent repeat (the first message is returned).
+
+        ``key_session``: the only session the caller's API key may send from (None: any);
+        it is also the default ``session_id``.
+        """
+        if key_session is not None:
+            if session_id is not None and session_id != key_session:
+                raise Forbidden(
+                    "this API key is limited to another session",
+                    field="sessionId",
+                    code="wrong_session",
+                )
+            session_id = key_session
         if request.media_url is not None:
             if self.media is None:
                 raise NotAvailable(
@@ -225,10 +246,15 @@ class SendPipeline:
             self._enqueue(sid, message.id)
         return message, created
 
-    async def get(self, message_id: str) -> Message:
+    async def get(self, message_id: str, *, key_session: str | None = None) -> Message:
+        """A sent message (visible only within ``key_session`` when the key is limited)."""
         message = await self.store.get_message(message_id) if message_id else None
-        if message is None or message.direction != "out":
-            raise NotFound(f"no message {message_id!r}")
+        if (
+            message is None
+            or message.direction != "out"
+            or (key_session is not None and message.session_id != key_session)
+        ):
+            raise NotFound(f"no message {message_id!r}", code="message_not_found")
         return message
 
     async def _pick_session(self, session_id: str | None) -> str:
@@ -284,6 +310,8 @@ class SendPipeline:
                 await self._deliver(message_id)
             except asyncio.CancelledError:
                 raise
+            except MessageNotFound:
+                log.debug("message %s was deleted with its session", message_id)
             except Exception:  # one bad message must not stop the session's queue
                 log.exception("message %s: unexpected send failure", message_id)
                 with contextlib.suppress(StoreError):

@@ -215,7 +215,10 @@ class SessionManager:
         self._started = True
         for record in await self.store.list_sessions():
             rt = await self._runtime_for(record)
-            if rt.linked and record.status != LOGGED_OUT:
+            replaced = rt.last_error is not None and rt.last_error.code == "replaced"
+            if rt.linked and record.status != LOGGED_OUT and not replaced:
+                # (A session another client took over stays down until POST /qr asks for it:
+                # reconnecting on every restart would kick that client out each time.)
                 rt.wanted = True
                 await self._connect(rt)
             elif not rt.linked and record.status in (CONNECTING, QR, OPEN):

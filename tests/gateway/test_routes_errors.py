@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 from conftest import Linked, assert_error, link_session, new_api_key
@@ -297,3 +299,54 @@ async def test_docs_and_health(api: httpx.AsyncClient) -> None:
         assert path in spec["paths"], path
     health = (await api.get("/healthz")).json()
     assert health["status"] == "ok"
+
+
+async def test_oversize_body_is_413(api: httpx.AsyncClient, gateway: GatewayServer) -> None:
+    limit = gateway.settings.limits.max_body_bytes
+    huge = b'{"name": "' + b"x" * limit + b'"}'
+    error = assert_error(
+        await api.post("/api/sessions", content=huge, headers={"content-type": "application/json"}),
+        413,
+    )
+    assert error["code"] == "too_large"
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+        for _ in range(limit // 65536 + 2):
+            yield b" " * 65536
+
+    error = assert_error(
+        await api.post(
+            "/api/sessions", content=chunked(), headers={"content-type": "application/json"}
+        ),
+        413,
+    )
+    assert error["code"] == "too_large"
+    await _still_serving(api)
+
+
+async def test_a_session_scoped_key_stays_in_its_session(
+    api: httpx.AsyncClient, gateway: GatewayServer, sandbox: SandboxServer
+) -> None:
+    mine = await link_session(api, gateway, sandbox)
+    other = await link_session(api, gateway, sandbox)
+    scoped = await api.post("/api/api-keys", json={"label": "one", "sessionId": mine.id})
+    auth = {"Authorization": f"Bearer {scoped.json()['key']}"}
+    body = {"to": "+15551234567", "text": "hi"}
+    error = assert_error(
+        await api.post("/api/v1/messages", json={**body, "sessionId": other.id}, headers=auth),
+        403,
+        "sessionId",
+    )
+    assert error["code"] == "wrong_session"
+    r = await api.post("/api/v1/messages", json=body, headers=auth)  # defaults to its session
+    assert r.status_code == 202 and r.json()["status"] == "queued"
+    sent = await gateway.services.send.get(r.json()["id"])
+    assert sent.session_id == mine.id
+    # Messages of other sessions are invisible to it.
+    general = {"Authorization": f"Bearer {await new_api_key(api)}"}
+    theirs = await api.post(
+        "/api/v1/messages", json={**body, "sessionId": other.id}, headers=general
+    )
+    assert_error(await api.get(f"/api/v1/messages/{theirs.json()['id']}", headers=auth), 404)
+    ok = await api.get(f"/api/v1/messages/{theirs.json()['id']}", headers=general)
+    assert ok.status_code == 200

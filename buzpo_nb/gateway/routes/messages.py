@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query
 
 from buzpo_nb.gateway.admin_auth import require_admin, require_api_key
-from buzpo_nb.gateway.errors import Forbidden
 from buzpo_nb.gateway.rate_limit import rate_limited_api_key
 from buzpo_nb.gateway.schemas import (
     InternalSend,
@@ -47,16 +46,12 @@ async def send_message(
 ) -> MessageAccepted:
     """Queue a message (text with Markdown, or media by URL); it is sent in order, and its
     status moves ``queued → sent → delivered → read`` or ``failed``."""
-    session_id = body.session_id if body.session_id is not None else key.session_id
-    if key.session_id is not None and session_id != key.session_id:
-        raise Forbidden(
-            "this API key is limited to another session", field="sessionId", code="wrong_session"
-        )
     message, _ = await pipeline.submit(
         _request(body),
-        session_id=session_id,
+        session_id=body.session_id,
         scope=key.id,
         api_key_id=key.id,
+        key_session=key.session_id,
         idempotency_key=idempotency_key,
     )
     return MessageAccepted(id=message.id, status=message.status)
@@ -65,10 +60,11 @@ async def send_message(
 @router.get("/{message_id}", response_model=MessageOut)
 async def get_message(
     message_id: str,
-    _: Annotated[ApiKeyRecord, Depends(require_api_key)],
+    key: Annotated[ApiKeyRecord, Depends(require_api_key)],
     pipeline: SendPipelineDep,
 ) -> MessageOut:
-    return message_out(await pipeline.get(message_id))
+    """One sent message and where it stands."""
+    return message_out(await pipeline.get(message_id, key_session=key.session_id))
 
 
 @internal_router.post("/{session_id}/send", status_code=202, response_model=MessageAccepted)
