@@ -224,3 +224,22 @@ async def test_low_pre_key_count_makes_baileys_upload_more(chat: Chat) -> None:
     await chat.send(B, A_JID, "takes one key")  # 5 → 4: the server tells Baileys
     await chat.baileys.wait_for(received("takes one key"))
     await chat.sandbox.sandbox.wait_until(lambda: len(device.pre_keys) > 4)
+
+
+async def test_corrupted_group_messages_are_retried_both_ways(chat: Chat) -> None:
+    r = await chat.http.post("/sandbox/groups", json={"subject": "g", "participants": [A, B, C]})
+    jid = r.json()["jid"]
+    faults = "/sandbox/faults"
+    await chat.http.post(faults, json={"action": "corrupt_next_message", "jid": BAILEYS_JID})
+    await chat.send(B, jid, "broken once on the way to Baileys")
+    await chat.baileys.wait_for(lambda e: e["event"] == "message" and e.get("ciphertext"))
+    await chat.baileys.wait_for(received("broken once on the way to Baileys", chat=jid))
+    await chat.send(B, jid, "and the next one is fine")  # the sender key is handed out again
+    await chat.baileys.wait_for(received("and the next one is fine", chat=jid))
+
+    await chat.http.post(faults, json={"action": "corrupt_next_message", "jid": C_JID})
+    broken = await chat.baileys.send_message(jid, "broken once on the way to C")
+    await chat.wait_phone(C, _is(broken, text="broken once on the way to C"))
+    after = await chat.baileys.send_message(jid, "Baileys again")
+    for phone in (B, C):
+        await chat.wait_phone(phone, _is(after, text="Baileys again"))
