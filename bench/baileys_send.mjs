@@ -1,14 +1,15 @@
 // Baileys 7.0.0-rc.9 side of bench/send.py, using Baileys' own API only.
 //
-// Mode "send": node bench/baileys_send.mjs '{"mode":"send","url":WS,"auth":DIR,"to":JID,
-//              "latency":N,"throughput":M,"concurrency":C,"warmup":W}'
+// Mode "send": node bench/baileys_send.mjs '{"mode":"send","url":WS,"auth":DIR,
+//              "targets":{"name":JID,...},"latency":N,"throughput":M,"concurrency":C,"warmup":W}'
 //   Creates a socket on a useMultiFileAuthState folder, prints {"event":"qr","qr":...} until the
-//   harness links it, and once open: W warm-up messages, then N sends one after another and M
-//   sends with up to C in flight. Every send is `sock.sendMessage(to, {text})`; it counts as done
-//   when the server's <ack class=message id> for its id arrives (Baileys' sendMessage itself
-//   resolves when the stanza is written, so the ack is read from Baileys' own socket events,
-//   `sock.ws.on('CB:ack,class:message')`). Prints {"event":"result", "latency_ms":[...],
-//   "throughput": {"messages", "seconds"}, "errors"}.
+//   harness links it, and once open, for each target in turn: W warm-up messages, then N sends
+//   one after another and M sends with up to C in flight. Every send is
+//   `sock.sendMessage(to, {text})`; it counts as done when the server's <ack class=message id>
+//   for its id arrives (Baileys' sendMessage itself resolves when the stanza is written, so the
+//   ack is read from Baileys' own socket events, `sock.ws.on('CB:ack,class:message')`).
+//   Prints {"event":"result","targets":{name: {"latency_ms":[...],
+//   "throughput":{"messages","seconds"}, "errors"}}}.
 // Mode "signal": {"mode":"signal","seconds":S,"runs":R} -> {"event":"signal","ops":[...]}:
 //   encrypt+decrypt round trips per CPU-second between two Baileys Signal repositories
 //   (DEFAULT_CONNECTION_CONFIG.makeSignalRepository over an in-memory key store that keeps every
@@ -72,28 +73,33 @@ async function sendBench() {
     if (early.delete(id)) done();
     else acks.set(id, done);
   });
-  const sendOne = async (text) => {
+  const sendOne = async (to, text) => {
     const t0 = now();
-    const msg = await sock.sendMessage(config.to, { text });
+    const msg = await sock.sendMessage(to, { text });
     await ackOf(msg.key.id);
     return now() - t0;
   };
-  for (let i = 0; i < (config.warmup ?? 5); i++) await sendOne(`warm-up ${i}`);
-  const latency = [];
-  for (let i = 0; i < (config.latency ?? 100); i++) latency.push(await sendOne(`latency ${i}`));
-  const total = config.throughput ?? 500;
-  const concurrency = config.concurrency ?? 50;
-  let next = 0;
-  const t0 = now();
-  const worker = async () => {
-    while (next < total) {
-      const i = next++;
-      await sendOne(`throughput ${i}`);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const seconds = (now() - t0) / 1000;
-  emit('result', { latency_ms: latency, throughput: { messages: total, seconds }, errors });
+  const results = {};
+  for (const [name, to] of Object.entries(config.targets)) {
+    const errorsBefore = errors;
+    for (let i = 0; i < (config.warmup ?? 5); i++) await sendOne(to, `warm-up ${i}`);
+    const latency = [];
+    for (let i = 0; i < (config.latency ?? 100); i++) latency.push(await sendOne(to, `latency ${i}`));
+    const total = config.throughput ?? 500;
+    const concurrency = config.concurrency ?? 50;
+    let next = 0;
+    const t0 = now();
+    const worker = async () => {
+      while (next < total) {
+        const i = next++;
+        await sendOne(to, `throughput ${i}`);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    const seconds = (now() - t0) / 1000;
+    results[name] = { latency_ms: latency, throughput: { messages: total, seconds }, errors: errors - errorsBefore };
+  }
+  emit('result', { targets: results });
   sock.end(undefined);
   await new Promise((r) => setTimeout(r, 50)); // let creds writes settle before exit
   process.exit(0);

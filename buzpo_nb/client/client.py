@@ -218,6 +218,7 @@ class Client:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self._messaging.signal.flush()  # Signal records still on their way to the folder
 
     async def logout(self) -> None:
         """Unlink this device from the account, clear the credentials and stop.

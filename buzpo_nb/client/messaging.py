@@ -46,6 +46,7 @@ class Messaging:
         self.groups = Groups(client.query, self.signal)
         self.recent = RecentMessages()
         self.acks = send.PendingAcks()
+        self.send_order = send.SendOrder()
         self.statuses = receipts.StatusBook()
         self.retries_asked = Counters()
         self.resends = Counters()

@@ -14,9 +14,10 @@ A 1:1 send (protocol-map §5.3, messaging-spike steps 1-4):
 A group send replaces 2-3 by one sender-key encryption (``skmsg``) plus the
 SenderKeyDistributionMessage for member devices that lack our key (see ``groups``).
 
-Steps 1-4 run under a per-chat lock, so messages to one chat leave in the order they were sent
-and a burst to a new contact fetches its devices and bundles once; the ack wait is outside the
-lock, so many sends can be in flight at once.
+Steps 1-3 run under a per-chat lock, so a burst to a new contact fetches its devices and
+bundles once; the write of the updated session records (group commit) and the ack wait are
+outside it, so many sends can be in flight at once, and ``SendOrder`` keeps the stanzas of one
+chat leaving in the order they were sent.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -95,6 +97,43 @@ class PendingAcks:
         return True
 
 
+@dataclass(slots=True)
+class SendTurn:
+    """One message's place in its chat's outgoing order."""
+
+    _previous: asyncio.Future[None] | None
+    _mine: asyncio.Future[None]
+    _release: Callable[[], None]
+
+    async def previous_sent(self) -> None:
+        """Wait until the message before this one (same chat) has been written out."""
+        if self._previous is not None:
+            await asyncio.shield(self._previous)
+
+    def release(self) -> None:
+        self._release()
+
+
+class SendOrder:
+    """Per chat, a chain of futures: each message may leave only after the one before it."""
+
+    def __init__(self) -> None:
+        self._tail: dict[str, asyncio.Future[None]] = {}
+
+    def take(self, chat: str) -> SendTurn:
+        previous = self._tail.get(chat)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._tail[chat] = mine
+
+        def release() -> None:
+            if not mine.done():
+                mine.set_result(None)
+            if self._tail.get(chat) is mine:
+                del self._tail[chat]
+
+        return SendTurn(previous, mine, release)
+
+
 def quote_for(m: Messaging, reply_to: Message | MessageKey, chat: Jid) -> Quote:
     """What a reply embeds about the quoted message (Baileys ``generateWAMessageFromContent``):
     its id, its author's bare JID (ours, by phone number, for our own messages), its content
@@ -146,9 +185,15 @@ async def send_message(
     timeout = timeout if timeout is not None else client.settings.send_timeout
     async with m.signal.locked(f"send:{chat}"):
         if chat.is_group:
-            stanza = await _group_stanza(m, chat, message, msg_id)
+            stanza, durable = await _group_stanza(m, chat, message, msg_id)
         else:
-            stanza = await _direct_stanza(m, chat, message, msg_id)
+            stanza, durable = await _direct_stanza(m, chat, message, msg_id)
+        turn = m.send_order.take(str(chat))
+    try:
+        # The session records this stanza was encrypted with must be in the folder before it
+        # leaves; meanwhile the next message to this chat is already being encrypted.
+        await asyncio.shield(durable)
+        await turn.previous_sent()
         conn = client._require_conn()
         waiter = m.acks.expect(msg_id)
         try:
@@ -156,6 +201,8 @@ async def send_message(
         except BaseException:
             m.acks.discard(msg_id)
             raise
+    finally:
+        turn.release()
     m.recent.add(msg_id, chat, message, from_me=True)
     ack = await _wait_ack(m, conn, waiter, msg_id, timeout)
     if ack.error:
@@ -189,16 +236,25 @@ async def _wait_ack(
 
 async def _encrypt_for(
     m: Messaging, targets: list[tuple[Jid, bytes]], *, mediatype: str | None
-) -> list[Node]:
-    """One ``<to jid><enc/></to>`` per (device, plaintext), all records written at once."""
-    encrypted = await m.sessions.encrypt_many(targets)
-    return [
+) -> tuple[list[Node], asyncio.Future[None]]:
+    """One ``<to jid><enc/></to>`` per (device, plaintext), and the write of their records."""
+    encrypted, durable = await m.sessions.encrypt_many(targets)
+    nodes = [
         participant_node(str(device), enc_node(kind, ciphertext, mediatype=mediatype))
         for (device, _), (kind, ciphertext) in zip(targets, encrypted, strict=True)
     ]
+    return nodes, durable
 
 
-async def _direct_stanza(m: Messaging, chat: Jid, message: waproto.Message, msg_id: str) -> Node:
+def _done() -> asyncio.Future[None]:
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    fut.set_result(None)
+    return fut
+
+
+async def _direct_stanza(
+    m: Messaging, chat: Jid, message: waproto.Message, msg_id: str
+) -> tuple[Node, asyncio.Future[None]]:
     me, me_lid = m.me()
     use_lid = chat.is_lid and me_lid is not None
     own_user = (me_lid if use_lid and me_lid is not None else me).user_jid
@@ -216,17 +272,20 @@ async def _direct_stanza(m: Messaging, chat: Jid, message: waproto.Message, msg_
     plain = encode_plaintext(message)
     dsm = encode_plaintext(device_sent(str(chat), message)) if mine else b""
     targets = [(d, plain) for d in others] + [(d, dsm) for d in mine]
-    nodes = await _encrypt_for(m, targets, mediatype=media_type(message))
-    return message_stanza(
+    nodes, durable = await _encrypt_for(m, targets, mediatype=media_type(message))
+    stanza = message_stanza(
         id_=msg_id,
         to=str(chat),
         type_=stanza_type(message),
         participants=nodes,
         device_identity=device_identity(m) if has_pkmsg(nodes) else None,
     )
+    return stanza, durable
 
 
-async def _group_stanza(m: Messaging, group: Jid, message: waproto.Message, msg_id: str) -> Node:
+async def _group_stanza(
+    m: Messaging, group: Jid, message: waproto.Message, msg_id: str
+) -> tuple[Node, asyncio.Future[None]]:
     me, me_lid = m.me()
     try:
         meta = await m.groups.metadata(group)
@@ -246,18 +305,19 @@ async def _group_stanza(m: Messaging, group: Jid, message: waproto.Message, msg_
     memory = await m.signal.load_sender_key_memory(str(group))
     lacking = [d for d in devices if not memory.get(str(d))]
     nodes: list[Node] = []
+    durable = _done()
     if lacking:
         ready = await m.sessions.ensure(lacking)
         receivers = [d for d in lacking if str(d) in ready]
         skdm = encode_plaintext(sender_key_distribution(str(group), distribution))
-        nodes = await _encrypt_for(m, [(d, skdm) for d in receivers], mediatype=mediatype)
+        nodes, durable = await _encrypt_for(m, [(d, skdm) for d in receivers], mediatype=mediatype)
         for d in receivers:
             memory[str(d)] = True
         await m.signal.store_sender_key_memory(str(group), memory)
     attrs = {"addressing_mode": meta.addressing_mode}
     if meta.ephemeral_duration:
         attrs["expiration"] = str(meta.ephemeral_duration)
-    return message_stanza(
+    stanza = message_stanza(
         id_=msg_id,
         to=str(group),
         type_=stanza_type(message),
@@ -266,3 +326,4 @@ async def _group_stanza(m: Messaging, group: Jid, message: waproto.Message, msg_
         device_identity=device_identity(m) if has_pkmsg(nodes) else None,
         attrs=attrs,
     )
+    return stanza, durable

@@ -13,6 +13,7 @@ load -> pure Signal function -> store (see ``signal_store``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -171,12 +172,14 @@ class Sessions:
 
     async def encrypt_many(
         self, items: Sequence[tuple[Jid, bytes]]
-    ) -> list[tuple[MessageType, bytes]]:
-        """Encrypt for several devices with one folder write for all their records.
+    ) -> tuple[list[tuple[MessageType, bytes]], asyncio.Future[None]]:
+        """Encrypt for several devices; returns the ciphertexts and the future of the write.
 
-        One message goes to several devices (the recipient's and our own); writing their
-        session records together costs one durable write instead of one per device. The
-        address locks are taken in sorted order, so two such calls can never deadlock.
+        One message goes to several devices (the recipient's and our own): their records are
+        staged together and written by the store's group commit. The caller must await the
+        future (shielded) before sending the ciphertexts. The address locks are taken in sorted
+        order, so two such calls can never deadlock; they are released before the write
+        finishes, so the next message's encryption overlaps this one's disk write.
         """
         addresses = [await self.address(jid) for jid, _ in items]
         local = await self.signal.local_identity()
@@ -191,8 +194,8 @@ class Sessions:
                 result = encrypt(record, plaintext, local=local)
                 updated[address] = result.record
                 out.append((result.type, result.ciphertext))
-            await self.signal.store_sessions(updated)
-        return out
+            durable = self.signal.stage_sessions(updated)
+        return out, durable
 
     async def decrypt(self, jid: Jid, kind: str, data: bytes) -> bytes:
         """Decrypt a ``pkmsg``/``msg`` from one device (padded plaintext). Signal errors are

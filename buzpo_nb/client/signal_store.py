@@ -15,8 +15,13 @@ Two things Baileys does with a "transaction" wrapper are explicit here:
   sender key runs under that name's lock, so two messages for the same device can never both
   encrypt with the same chain key, and a decrypt never races an encrypt;
 * **a write-through cache** of parsed records: a conversation touches the same few records for
-  every message, so they are parsed once; every change is still written (and fsynced) to the
-  folder before the lock is released, so what is on disk is always what was last used.
+  every message, so they are parsed once;
+* **group commit of session records**: a changed record is visible at once (cache) and queued
+  for the folder; one writer task hands everything queued so far to the store in one ``set``,
+  so a burst of messages costs a few durable writes, not one each. ``stage_sessions`` returns
+  the future of that write: a sender awaits it before the message leaves, so nothing is ever
+  sent from a session state the folder could lose. Records always reach the folder in the order
+  they were staged, whatever the ``AuthStore``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from buzpo_nb.wa.signal import (
     SessionRecord,
 )
 
+_ABSENT = object()
 SESSION_CATEGORY = "session"
 SENDER_KEY_CATEGORY = "sender-key"
 SENDER_KEY_MEMORY_CATEGORY = "sender-key-memory"
@@ -117,6 +123,11 @@ class AuthSignalStore:
         self._locks = KeyedLocks()
         self._sessions = _Lru(cache_size)
         self._sender_keys = _Lru(cache_size)
+        # records not yet durable (staged or being written): they win over the folder
+        self._unflushed: dict[str, SessionRecord | None] = {}
+        self._staged: dict[str, SessionRecord | None] = {}
+        self._staged_done: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     # -- locking ------------------------------------------------------------------------------
     def locked(self, name: str | ProtocolAddress | SenderKeyName) -> Any:
@@ -124,7 +135,9 @@ class AuthSignalStore:
         return self._locks.hold(str(name))
 
     def forget_cache(self) -> None:
-        """Drop parsed records (e.g. after the folder changed under us); files are untouched."""
+        """Drop parsed records (e.g. after the folder was wiped); files are untouched.
+
+        Records still on their way to the folder stay visible until written."""
         self._sessions.clear()
         self._sender_keys.clear()
 
@@ -142,6 +155,9 @@ class AuthSignalStore:
         cached = self._sessions.get(key)
         if cached is not None:
             return cached
+        pending = self._unflushed.get(key, _ABSENT)
+        if pending is not _ABSENT:
+            return pending  # type: ignore[return-value]
         value = (await self.store.get(SESSION_CATEGORY, [key])).get(key)
         if not isinstance(value, dict):
             return None
@@ -159,9 +175,10 @@ class AuthSignalStore:
         for address in addresses:
             key = str(address)
             cached = self._sessions.get(key)
-            if cached is not None:
-                found[key] = cached
-            else:
+            pending = self._unflushed.get(key, _ABSENT) if cached is None else cached
+            if isinstance(pending, SessionRecord):
+                found[key] = pending
+            elif pending is _ABSENT:
                 missing.append(key)
         if missing:
             for key, value in (await self.store.get(SESSION_CATEGORY, missing)).items():
@@ -176,16 +193,53 @@ class AuthSignalStore:
         return found
 
     async def store_session(self, address: ProtocolAddress, record: SessionRecord) -> None:
-        key = str(address)
-        await self.store.set({SESSION_CATEGORY: {key: record.to_json_dict()}})
-        self._sessions.put(key, record)
+        await self.store_sessions({address: record})
 
     async def store_sessions(self, records: dict[ProtocolAddress, SessionRecord | None]) -> None:
-        """Write (or, for None, delete) several records in one folder write."""
-        data = {str(a): (r.to_json_dict() if r is not None else None) for a, r in records.items()}
-        await self.store.set({SESSION_CATEGORY: data})
+        """Write (or, for None, delete) records; returns once they are in the folder."""
+        await asyncio.shield(self.stage_sessions(records))
+
+    def stage_sessions(
+        self, records: dict[ProtocolAddress, SessionRecord | None]
+    ) -> asyncio.Future[None]:
+        """Make records current now and queue them for the folder; the future is their write.
+
+        Call under the records' locks (the new state is visible to the next holder at once);
+        await the future (shielded: it is shared) before acting on the new state externally.
+        """
+        if self._staged_done is None:
+            self._staged_done = asyncio.get_running_loop().create_future()
         for address, record in records.items():
-            self._sessions.put(str(address), record)
+            key = str(address)
+            self._staged[key] = record
+            self._unflushed[key] = record
+            self._sessions.put(key, record)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_staged())
+        return self._staged_done
+
+    async def _write_staged(self) -> None:
+        while self._staged:
+            batch, done = self._staged, self._staged_done
+            self._staged, self._staged_done = {}, None
+            assert done is not None
+            data = {k: (r.to_json_dict() if r is not None else None) for k, r in batch.items()}
+            try:
+                await self.store.set({SESSION_CATEGORY: data})
+            except Exception as exc:
+                done.set_exception(exc)
+                done.exception()  # retrieved: every waiter may be gone
+            else:
+                done.set_result(None)
+            finally:
+                for key, record in batch.items():
+                    if self._unflushed.get(key, _ABSENT) is record:
+                        del self._unflushed[key]
+
+    async def flush(self) -> None:
+        """Wait until every staged record is in the folder (before a shutdown)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
 
     async def delete_session(self, address: ProtocolAddress) -> None:
         await self.store_sessions({address: None})
