@@ -63,6 +63,7 @@ class InboundPipeline:
         self._idle = asyncio.Event()
         self._idle.set()
         self.messages_handled = 0  # inbound messages handled so far (whatever the verdict)
+        self._replies: set[asyncio.Task[None]] = set()  # pairing-code replies being sent
         self._changed = asyncio.Event()
 
     def attach(self, session_id: str, client: Client) -> None:
@@ -83,6 +84,9 @@ class InboundPipeline:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        for task in list(self._replies):
+            task.cancel()
+        await asyncio.gather(*self._replies, return_exceptions=True)
 
     async def wait_idle(self) -> None:
         """Until everything queued so far has been handled."""
@@ -161,13 +165,18 @@ class InboundPipeline:
             )
             return
         await self.store.record_received_message(draft, held=True)
-        if created:
-            try:
-                await client.send_text(message.chat, dm_policy.pairing_reply(request.code))
-            except (ClientError, BuzpoError) as exc:
-                log.warning(
-                    "session %s: could not send the pairing code to %s: %s", session_id, sender, exc
-                )
+        if created:  # in the background: a slow ack must not hold up everyone's inbound
+            task = asyncio.create_task(self._reply(session_id, client, message.chat, request.code))
+            self._replies.add(task)
+            task.add_done_callback(self._replies.discard)
+
+    async def _reply(self, session_id: str, client: Client, chat: str, code: str) -> None:
+        try:
+            await client.send_text(chat, dm_policy.pairing_reply(code))
+        except (ClientError, BuzpoError) as exc:
+            log.warning(
+                "session %s: could not send a pairing code to %s: %s", session_id, chat, exc
+            )
 
     async def _receipt(self, session_id: str, update: ReceiptUpdate) -> None:
         kind = _RECEIPT_TYPES.get(update.status)
