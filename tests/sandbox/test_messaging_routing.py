@@ -6,10 +6,15 @@ clients on both sides are built to match them.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from records import linked_device
 
 from buzpo_nb.sandbox.directory import DeviceRef
+from buzpo_nb.sandbox.phone_messages import PhoneDevice
 from buzpo_nb.sandbox.routing import route
 from buzpo_nb.sandbox.world import World
 from buzpo_nb.wa.binary import Node
@@ -18,6 +23,7 @@ A, B, C = "15550001111", "15550002222", "15550003333"
 A_LID, B_LID, C_LID = "100000000000001", "200000000000002", "300000000000003"
 NOW = 1_700_000_000
 SENDER = DeviceRef(A, 1)
+GROUP = "120363000000000001@g.us"
 
 
 @pytest.fixture
@@ -236,3 +242,66 @@ def test_receipts_only_for_own_devices_are_acked_not_forwarded(world: World) -> 
     for type_ in ("sender", "peer_msg", "hist_sync", "read-self"):
         routed = route(world, DeviceRef(B, 2), receipt(f"{A}@s.whatsapp.net", type=type_), NOW)
         assert routed.deliveries == [] and routed.replies[0].attrs["class"] == "receipt"
+
+
+_jids = st.sampled_from(
+    [
+        f"{A}@s.whatsapp.net",
+        f"{B}:2@s.whatsapp.net",
+        f"{B_LID}:2@lid",
+        f"{C_LID}@lid",
+        "19999999999@s.whatsapp.net",
+        "120363000000000009@g.us",
+        GROUP,
+        "status@broadcast",
+        "garbage",
+        "",
+    ]
+)
+_attr_names = st.sampled_from(["id", "to", "type", "participant", "recipient", "jid", "count"])
+_attrs = st.dictionaries(_attr_names, st.one_of(_jids, st.sampled_from(["retry", "read", "skmsg"])))
+_tags = st.sampled_from(["enc", "to", "participants", "list", "item", "retry", "keys", "x"])
+_children = st.recursive(
+    st.builds(Node, _tags, _attrs, st.one_of(st.none(), st.binary(max_size=20))),
+    lambda kids: st.builds(Node, _tags, _attrs, st.lists(kids, max_size=3)),
+    max_leaves=8,
+)
+
+
+_SHARED: list[World] = []
+
+
+def _shared_world() -> World:
+    """One world for every example (making phones costs keys); examples may leave state."""
+    if not _SHARED:
+        world = World()
+        for number, lid in ((A, A_LID), (B, B_LID), (C, C_LID)):
+            world.create_phone(number, now=0, lid=lid)
+        world.add_device(world.phone(B), linked_device(2, b"\x02" * 32))
+        group = world.create_group("g", [A, B], now=NOW)
+        world.groups = {GROUP: replace(group, jid=GROUP)}
+        _SHARED.append(world)
+    return _SHARED[0]
+
+
+@settings(max_examples=250, deadline=None)
+@given(
+    tag=st.sampled_from(["message", "receipt"]),
+    attrs=_attrs,
+    children=st.lists(_children, max_size=3),
+    sender=st.sampled_from([SENDER, DeviceRef(B, 0), DeviceRef(C, 0)]),
+)
+def test_any_stanza_is_answered_once_and_never_crashes_the_router_or_a_phone(
+    tag: str, attrs: dict[str, str], children: list[Node], sender: DeviceRef
+) -> None:
+    world = _shared_world()
+    node = Node(tag, attrs, children)
+    routed = route(world, sender, node, NOW)
+    assert len(routed.replies) == 1 and routed.replies[0].tag == "ack"
+    for delivery in routed.deliveries:
+        assert delivery.target != sender
+        if delivery.target.device_id == 0:  # a phone takes whatever the router lets through
+            answers = PhoneDevice(world, world.phone(delivery.target.number)).receive(
+                delivery.node, NOW
+            )
+            assert all(a.tag in ("receipt", "message") for a in answers)
