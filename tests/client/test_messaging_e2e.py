@@ -7,6 +7,7 @@ Waits are on events and on the sandbox's long-poll, never on sleeps.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,6 +65,17 @@ async def test_text_both_ways_with_receipts(
 
         await client.read([msg])
         await phone.wait(lambda m: m["id"] == sent["id"] and m["status"] == "read")
+
+        # a burst in flight at once arrives complete and in the order it was sent
+        burst = await asyncio.gather(
+            *(client.send_text(jid(friend), f"burst {i}") for i in range(30))
+        )
+        last = await phone.wait(lambda m: m["id"] == burst[-1].id)
+        arrived = sorted(
+            (m for m in phone.messages.values() if (m["text"] or "").startswith("burst ")),
+            key=lambda m: m["seq"],
+        )
+        assert last is not None and [m["id"] for m in arrived] == [k.id for k in burst]
 
         # and the conversation goes on (established sessions: no new pre-key messages)
         for i in range(5):

@@ -21,7 +21,7 @@ from buzpo_nb.wa.creds import AuthCreds, init_auth_creds
 from buzpo_nb.wa.jid import Jid
 from buzpo_nb.wa.keys import KeyPair
 from buzpo_nb.wa.prekeys import pre_key_record
-from buzpo_nb.wa.signal import DuplicateMessage, PreKeyBundle
+from buzpo_nb.wa.signal import DuplicateMessage, PreKeyBundle, ProtocolAddress
 
 A_PN = Jid.parse("15550001111:7@s.whatsapp.net")
 B_PN = Jid.parse("15550002222:9@s.whatsapp.net")
@@ -178,3 +178,51 @@ async def test_keyed_locks_serialise_and_do_not_leak() -> None:
     await asyncio.gather(*(work("same") for _ in range(20)))
     assert active["max"] == 1 and len(inside) == 20
     assert len(locks) == 0
+
+
+class CountingStore(MultiFileAuthStore):
+    """The real folder store, counting how many thread jobs (durable batches) it ran."""
+
+    batches = 0
+
+    def _write_many(self, writes, deletes):  # type: ignore[no-untyped-def]
+        type(self).batches += 1
+        super()._write_many(writes, deletes)
+
+
+async def test_concurrent_writes_are_group_committed_in_order(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "f")
+    CountingStore.batches = 0
+    await asyncio.gather(*(store.set({"session": {"x.1": {"n": i}}}) for i in range(50)))
+    assert json.loads((tmp_path / "f" / "session-x.1.json").read_text()) == {"n": 49}
+    assert CountingStore.batches < 10  # 50 writes, a handful of disk round trips
+    await asyncio.gather(
+        store.set({"pre-key": {"1": {"a": 1}}}), store.set({"pre-key": {"1": None}})
+    )
+    assert not (tmp_path / "f" / "pre-key-1.json").exists()  # a later delete wins
+
+
+async def test_staged_records_are_visible_before_they_are_durable(tmp_path: Path) -> None:
+    creds = init_auth_creds()
+    store = MultiFileAuthStore(tmp_path / "f")
+    signal = AuthSignalStore(store, lambda: creds, cache_size=1)
+    b = Device(tmp_path / "b")
+    a = Device(tmp_path / "a")
+    await a.sessions.inject(signal_address(B_PN), await b.bundle())
+    record = await a.signal.load_session(signal_address(B_PN))
+    assert record is not None
+    other = ProtocolAddress("someone", 1)
+    done = signal.stage_sessions({signal_address(B_PN): record, other: record})
+    # the cache holds one record: the other is served from the unflushed queue, not the disk
+    assert await signal.load_session(signal_address(B_PN)) is record
+    assert await signal.load_session(other) is record
+    assert set(await signal.load_sessions([signal_address(B_PN), other])) == {
+        str(signal_address(B_PN)),
+        str(other),
+    }
+    await asyncio.shield(done)
+    assert (tmp_path / "f" / "session-15550002222.9.json").exists()
+    deleted = signal.stage_sessions({other: None})
+    assert await signal.load_session(other) is None  # deleted before the file is gone
+    await signal.flush()
+    assert deleted.done() and not (tmp_path / "f" / "session-someone.1.json").exists()
