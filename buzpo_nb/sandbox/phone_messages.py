@@ -47,7 +47,8 @@ log = logging.getLogger("buzpo.sandbox.phone")
 # Baileys gives up after this many retries per message (maxMsgRetryCount); so does the phone,
 # both when asking for a resend and when answering requests.
 MAX_RETRIES = 5
-# Message ids: real phones use 32 hex digits (iOS: "3A…" + 18); any unique string works.
+# Message ids are opaque to clients (Android phones send 32 hex digits, iPhones "3A" + 18);
+# the virtual phone sends "3A" + 20 upper-case hex digits, 22 characters like Baileys' ids.
 ID_PREFIX = "3A"
 
 
@@ -202,12 +203,17 @@ class PhoneDevice:
         """One device's ``<enc>``, fetching its bundle first if there is no session yet."""
         address = device_address(owner.lid, device_id)
         signal = self.phone.signal
-        if not signal.has_session(address):
-            bundle = take_bundle(self.world, owner, device_id)
-            if bundle is None:
-                return None
-            signal.start_session(self.local, address, bundle.to_pre_key_bundle(), int(now * 1000))
-        enc_type, ciphertext = signal.encrypt(self.local, address, plaintext)
+        try:
+            if not signal.has_session(address):
+                bundle = take_bundle(self.world, owner, device_id)
+                if bundle is None:
+                    return None
+                now_ms = int(now * 1000)
+                signal.start_session(self.local, address, bundle.to_pre_key_bundle(), now_ms)
+            enc_type, ciphertext = signal.encrypt(self.local, address, plaintext)
+        except SignalError as exc:  # e.g. a forged signed pre-key: that device is skipped
+            log.warning("%s cannot encrypt for %s: %r", self.phone.number, address, exc)
+            return None
         self.world.changed()
         return _enc(enc_type, ciphertext)
 

@@ -85,11 +85,12 @@ class PostOffice:
         if not nodes:
             return
         conn = self.connection_of(target.jid)
+        phone = self.world.phones.get(target.number)
         if conn is not None:
             for node in nodes:
                 conn.session.deliver(node)
             conn.pump_soon()
-        else:
+        elif phone is not None and target.device_id in phone.devices:  # not unlinked
             self.world.offline.push_front(target.jid, nodes)
             self.world.changed()
 
