@@ -27,6 +27,7 @@ from buzpo_nb.client.messages import (
     UndecryptableMessage,
     UnknownRecipient,
 )
+from buzpo_nb.sandbox import SandboxServer
 
 
 def is_receipt(message_id: str, status: MessageStatus) -> Callable[[object], bool]:
@@ -282,3 +283,25 @@ async def test_copies_for_our_other_devices(
         own = await PhoneScreen(http, me).send(f"+{friend}", "written on the phone")
         mirrored = await next_message(on_second, lambda m: m.id == own["id"])
         assert mirrored.from_me and mirrored.text == "written on the phone"
+
+
+async def test_low_pre_key_stock_is_refilled(
+    make_client: Callable[..., Client],
+    http: httpx.AsyncClient,
+    sandbox: SandboxServer,
+    tmp_path: Path,
+) -> None:
+    me, friend = await new_phone(http), await new_phone(http)
+    phone = PhoneScreen(http, friend)
+    async with linked_client(make_client, http, me, tmp_path / "a") as client:
+        assert client.me is not None
+        device_id = int(client.me.jid.split(":")[1].split("@")[0])
+        device = sandbox.world.phone(me).devices[device_id]
+        for key_id in sorted(device.pre_keys)[5:]:
+            del device.pre_keys[key_id]
+        incoming = client.messages()
+        sent = await phone.send(f"+{me}", "this takes one of your last keys")  # 5 -> 4
+        await next_message(incoming, lambda m: m.id == sent["id"])
+        # the server says so (notification type=encrypt), and the client uploads more
+        await sandbox.sandbox.wait_until(lambda: len(device.pre_keys) > 4)
+        assert client.creds.first_unuploaded_pre_key_id > 813

@@ -184,6 +184,22 @@ async def test_send_on_the_wire_and_every_ending(
             await sending
         assert (failed.value.code, failed.value.message_id) == (479, msg_id)
 
+        # the peer's identity changed: the client acks and refreshes that session
+        await peer.send(
+            Node(
+                "notification",
+                {"id": "n1", "from": PEER_LID, "type": "encrypt", "t": "5"},
+                [Node("identity")],
+            )
+        )
+        ack = await peer.recv_until(lambda n: n.tag == "ack")
+        assert ack.attrs == {"id": "n1", "to": PEER_LID, "class": "notification", "type": "encrypt"}
+        refresh = await next_stanza(peer)
+        assert [u.attrs for u in refresh.child("key").children] == [  # type: ignore[union-attr]
+            {"jid": PEER_LID, "reason": "identity"}
+        ]
+        await peer.send(iq_result(refresh, [Node("list", {}, [bundle_of(PEER_LID, peer_creds)])]))
+
         # cached devices and session: the next message goes straight out; no ack -> timeout
         sending = asyncio.create_task(client.send_text(PEER, "anyone?"))
         second = await next_stanza(peer)
