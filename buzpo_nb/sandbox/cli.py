@@ -25,6 +25,9 @@ Control API:  {http_url}/sandbox   (OpenAPI docs at {http_url}/docs)
                      -d '{{"number": "15551234567"}}'
   link a device:   curl -X POST {http_url}/sandbox/phones/15551234567/link \\
                      -H 'content-type: application/json' -d '{{"qr": "<QR string>"}}'
+  send a message:  curl -X POST {http_url}/sandbox/phones/15551234567/messages \\
+                     -H 'content-type: application/json' -d '{{"to": "+15557654321", "text": "hi"}}'
+  read the phone:  curl '{http_url}/sandbox/phones/15551234567/messages?wait=30'
 State: {state}
 """
 
