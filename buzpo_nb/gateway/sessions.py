@@ -177,7 +177,7 @@ class _Runtime:
         self.connecting_since: float | None = None
         self.lock = asyncio.Lock()
         self.changed = asyncio.Event()
-        self.jobs: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
+        self.jobs: asyncio.Queue[Callable[[], Awaitable[Any]] | None] = asyncio.Queue()
         self.worker: asyncio.Task[None] | None = None
         self.removers: list[Callable[[], None]] = []
 
@@ -188,9 +188,13 @@ class _Runtime:
 
 
 class SessionManager:
-    """See the module docstring. Public API: ``start``/``stop``, ``create``, ``list``, ``get``,
-    ``qr``, ``pairing_code``, ``delete``, ``client``, ``wait_open``, ``open_sessions``,
-    ``watchdog_tick``, ``add_client_listener``."""
+    """See the module docstring.
+
+    Public API: ``start``/``stop``; management ``create``, ``qr``, ``pairing_code``, ``delete``;
+    queries ``list``, ``get``, ``status``, ``counts``, ``open_sessions``, ``wanted``; for the
+    pipelines ``client``, ``wait_open``, ``note_send_failure``, ``add_client_listener``; for
+    tests and tools ``wait_status``, ``flush``, ``watchdog_tick``.
+    """
 
     def __init__(
         self,
@@ -661,10 +665,8 @@ class SessionManager:
         self._job(rt, persist)
 
     def _job(self, rt: _Runtime, job: Callable[[], Awaitable[Any]]) -> None:
-        async def run() -> None:
-            await job()
-
-        rt.jobs.put_nowait(run)
+        """Run ``job`` on the session's worker, after everything queued before it."""
+        rt.jobs.put_nowait(job)
 
     async def _work(self, rt: _Runtime) -> None:
         while True:
