@@ -63,6 +63,17 @@ class DeviceDirectory:
         else:
             self._cache.pop(str(user.user_jid), None)
 
+    def observe(self, device: Jid, *also: Jid | None) -> None:
+        """A message came from ``device``: if a cached list of its account lacks it (a device
+        linked since), drop that list so the next send asks the server again."""
+        for jid in (device, *also):
+            if jid is None:
+                continue
+            key = str(jid.user_jid)
+            cached = self._cache.get(key)
+            if cached is not None and all(d.device_id != device.device_id for d in cached[1]):
+                del self._cache[key]
+
     async def devices(
         self, users: Sequence[Jid], *, use_cache: bool = True
     ) -> dict[str, list[Jid]]:

@@ -64,7 +64,7 @@ class Message:
     status: MessageStatus = MessageStatus.DELIVERED
     push_name: str | None = None
     offline: bool = False
-    sender_alt: str | None = None  # the sender's other name (its LID or its phone JID)
+    sender_alt: str | None = None  # the sender's other account name (its LID or phone JID)
     raw: waproto.Message = field(default_factory=waproto.Message, repr=False, compare=False)
 
     @property

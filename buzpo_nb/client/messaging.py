@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from buzpo_nb.client import receipts, send
+from buzpo_nb.client.connection import Connection
 from buzpo_nb.client.devices import DeviceDirectory
 from buzpo_nb.client.errors import ClientError, NotConnected
 from buzpo_nb.client.events import LoggedOut
@@ -84,18 +85,22 @@ class Messaging:
         if conn is not None and not conn.closed and self.linked:
             self.inbox.put(conn, node)
 
-    async def _on_receipt(self, node: Node) -> None:
+    def _on_receipt(self, node: Node) -> None:
+        # Spawned here (not returned as an awaitable) so a connection that ends before the
+        # task starts leaves no un-awaited coroutine behind.
         conn = self.client._conn
-        if conn is not None:
-            await receipts.handle_receipt(self, conn, node)
+        if conn is not None and not conn.closed:
+            conn.spawn(receipts.handle_receipt(self, conn, node), "receipt")
 
     def _on_ack(self, node: Node) -> None:
         self.acks.resolve(node)
 
-    async def _on_notification(self, node: Node) -> None:
+    def _on_notification(self, node: Node) -> None:
         conn = self.client._conn
-        if conn is None or conn.closed:
-            return
+        if conn is not None and not conn.closed:
+            conn.spawn(self._notification(conn, node), "notification")
+
+    async def _notification(self, conn: Connection, node: Node) -> None:
         await conn.send(ack(node))
         if node.attrs.get("type") == "encrypt" and node.child("identity") is not None:
             peer = parse_jid_or_none(node.attrs.get("from"))

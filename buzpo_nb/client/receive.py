@@ -30,7 +30,7 @@ from buzpo_nb.client import retry
 from buzpo_nb.client.connection import Connection
 from buzpo_nb.client.errors import ConnectionClosed, NotConnected
 from buzpo_nb.client.messages import Message, MessageKey, MessageReceived, UndecryptableMessage
-from buzpo_nb.wa.addressing import lid_pair
+from buzpo_nb.wa.addressing import lid_pair, parse_jid_or_none
 from buzpo_nb.wa.binary import Node
 from buzpo_nb.wa.errors import BuzpoError, DecodeError
 from buzpo_nb.wa.message_content import (
@@ -108,6 +108,7 @@ async def handle_message(m: Messaging, conn: Connection, node: Node) -> None:
         await _send(conn, ack(node, error=NACK_MISSING_MESSAGE_SECRET))
         return
     await learn_addressing(m, envelope)
+    m.devices.observe(envelope.author, parse_jid_or_none(envelope.addressing.sender_alt))
 
     content = waproto.Message()
     failure: Exception | None = None
@@ -199,6 +200,12 @@ async def learn_addressing(m: Messaging, envelope: IncomingMessage) -> None:
             log.info("moved %d session(s) of %s to its LID", moved, pair.pn)
 
 
+def _account_of(jid: str | None) -> str | None:
+    """The account (device stripped) of an optional JID attribute."""
+    parsed = parse_jid_or_none(jid)
+    return str(parsed.user_jid) if parsed is not None else None
+
+
 def _key_of(envelope: IncomingMessage) -> MessageKey:
     participant = str(envelope.author.user_jid) if envelope.is_group else None
     return MessageKey(str(envelope.chat), envelope.id, envelope.from_me, participant)
@@ -250,6 +257,6 @@ def _message_of(
         status=MessageStatus.SERVER_ACK if envelope.from_me else MessageStatus.DELIVERED,
         push_name=envelope.push_name,
         offline=envelope.offline,
-        sender_alt=envelope.addressing.sender_alt,
+        sender_alt=_account_of(envelope.addressing.sender_alt),
         raw=content,
     )

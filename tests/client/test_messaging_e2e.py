@@ -305,3 +305,23 @@ async def test_low_pre_key_stock_is_refilled(
         # the server says so (notification type=encrypt), and the client uploads more
         await sandbox.sandbox.wait_until(lambda: len(device.pre_keys) > 4)
         assert client.creds.first_unuploaded_pre_key_id > 813
+
+
+async def test_a_device_linked_later_is_noticed(
+    make_client: Callable[..., Client], http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    me, friend = await new_phone(http), await new_phone(http)
+    phone = PhoneScreen(http, friend)
+    async with linked_client(make_client, http, me, tmp_path / "a") as first:
+        key = await first.send_text(f"+{friend}", "before the second device")  # lists cached
+        await phone.wait(lambda m: m["id"] == key.id)
+        on_first = first.messages()
+        async with linked_client(make_client, http, me, tmp_path / "b") as second:
+            on_second = second.messages()
+            hello = await second.send_text(f"+{friend}", "hi from the new device")
+            # the first device hears from a device its cached list lacks, and asks again
+            copy = await next_message(on_first, lambda m: m.id == hello.id)
+            assert copy.from_me and copy.sender_device.startswith(f"{me}:")
+            key = await first.send_text(f"+{friend}", "after the second device")
+            mirrored = await next_message(on_second, lambda m: m.id == key.id)
+            assert mirrored.text == "after the second device" and mirrored.from_me
