@@ -334,10 +334,14 @@ def render(
         "",
         f"Throughput ratio Buzpo ÷ Baileys: **{buzpo['rate'] / baileys_pn['rate']:.2f}** for the "
         f"usual phone-number addressing, **{buzpo['rate'] / baileys_lid['rate']:.2f}** against "
-        "Baileys' best case (goal ≥ 1). Baileys 7.0.0-rc.9 re-keys every PN-addressed send (an",
-        "identity-refresh and a bundle iq plus a fresh `pkmsg` per message: messaging-spike.md",
-        "quirk Q2); addressed by LID it reuses the session. Buzpo keeps sessions under the LID",
-        "either way. The machine is shared: absolute numbers move by ±30% between runs.",
+        "Baileys' LID-addressed row (goal ≥ 1). Baileys 7.0.0-rc.9 re-keys every PN-addressed",
+        "send (an identity-refresh and a bundle iq plus a fresh `pkmsg` per message:",
+        "messaging-spike.md quirk Q2) and reuses the session when addressed by LID; its sends",
+        "also run one at a time inside a key-store transaction per account, which is what bounds",
+        "both of its rows. Buzpo keeps sessions under the LID either way, encrypts the next",
+        "message of a chat while the previous one's session record is being written (group",
+        "commit, fsynced before the stanza leaves), and keeps each chat's stanzas in order.",
+        "The machine is shared (2 CPUs): absolute numbers move by ±30% between runs.",
         "",
         "Signal encrypt + decrypt round trips per CPU-second (one `msg` encrypted by one device",
         "and decrypted by the other, records kept as their folder's JSON text in memory; best of",
