@@ -16,6 +16,16 @@ backoff after faults. It stops for good on logout (401; credentials are cleared)
 replaced by another connection (440), on a QR timeout, or on ``close()``. Every decision is
 visible as events, so a script can drive a login without sleeping.
 
+Messaging (``send_text``, ``messages()``, ``read``, ``group_metadata``; events
+``MessageReceived``, ``ReceiptUpdate``, ``UndecryptableMessage``) is delegated to one
+``Messaging`` object (``messaging.py``), which owns the Signal state in the auth folder and the
+``message``/``receipt``/``ack`` stanzas::
+
+    key = await client.send_text("+15551234567", "hello")      # returns after the server's ack
+    async for message in client.messages():
+        await client.send_text(message.chat, "got it", reply_to=message)
+        await client.read([message])
+
 No state machine hides in callbacks: ``_supervise`` is the only loop that makes connections, and
 ``router.route`` is the only place a stanza is dispatched.
 """
@@ -363,7 +373,7 @@ class Client:
         ``NotConnected`` / ``ConnectionClosed``.
         """
         chat = parse_recipient(to)
-        quote = send.quote_for(self._messaging, reply_to, chat) if reply_to else None
+        quote = send.quote_for(self._messaging, reply_to, chat) if reply_to is not None else None
         return await send.send_message(self._messaging, chat, text_message(text, quote=quote))
 
     async def send_message(

@@ -214,7 +214,7 @@ async def _renew_session(m: Messaging, requester: Jid, node: Node) -> None:
     if bundle is not None:
         await m.sessions.inject(await m.sessions.address(requester), bundle)
     else:
-        await m.sessions._fetch([requester], reason=REASON_IDENTITY)
+        await m.sessions.fetch_bundles([requester], reason=REASON_IDENTITY)
 
 
 async def _resend_stanza(

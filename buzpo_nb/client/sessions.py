@@ -103,7 +103,7 @@ class Sessions:
             by_address = {a: j for a, j in todo.items()}
 
             async def fetch(keys: list[str]) -> dict[str, bool]:
-                return await self._fetch([by_address[k] for k in keys], reason=None)
+                return await self.fetch_bundles([by_address[k] for k in keys])
 
             done = await self._fetches.get_many(list(todo), fetch)
             ready.update(str(j) for a, j in todo.items() if done.get(a))
@@ -114,12 +114,19 @@ class Sessions:
         bundles and start a session where none is open or the identity key changed."""
         targets = list(jids)
         if targets:
-            await self._fetch(targets, reason=REASON_IDENTITY, keep_same_identity=True)
+            await self.fetch_bundles(targets, reason=REASON_IDENTITY, keep_same_identity=True)
 
-    async def _fetch(
-        self, jids: Sequence[Jid], *, reason: str | None, keep_same_identity: bool = False
+    async def fetch_bundles(
+        self,
+        jids: Sequence[Jid],
+        *,
+        reason: str | None = None,
+        keep_same_identity: bool = False,
     ) -> dict[str, bool]:
-        """One bundle round trip; ``{address: session ready}``."""
+        """Start sessions from fresh bundles, one round trip for all; ``{address: ready}``.
+
+        ``reason="identity"`` marks an identity refresh (Baileys' ``force``); with
+        ``keep_same_identity`` an open session whose identity is unchanged is kept."""
         wire = {str(await self.wire_jid(j)): j for j in jids}
         answer = await self._query(bundle_request("", wire, reason=reason))
         bundles = parse_bundles(answer)
