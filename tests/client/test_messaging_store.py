@@ -12,7 +12,9 @@ import pytest
 
 from buzpo_nb.client.auth_store import MultiFileAuthStore
 from buzpo_nb.client.groups import Groups
+from buzpo_nb.client.inflight import InFlight
 from buzpo_nb.client.lid_mapping import LidMappingStore
+from buzpo_nb.client.send import SendOrder, SendTurn
 from buzpo_nb.client.sessions import Sessions
 from buzpo_nb.client.signal_store import AuthSignalStore, KeyedLocks
 from buzpo_nb.wa.addressing import LidPair, signal_address
@@ -226,3 +228,50 @@ async def test_staged_records_are_visible_before_they_are_durable(tmp_path: Path
     assert await signal.load_session(other) is None  # deleted before the file is gone
     await signal.flush()
     assert deleted.done() and not (tmp_path / "f" / "session-someone.1.json").exists()
+
+
+async def test_in_flight_lookups_are_shared() -> None:
+    fetched: list[list[str]] = []
+    gate = asyncio.Event()
+
+    async def fetch(keys: list[str]) -> dict[str, str]:
+        fetched.append(keys)
+        await gate.wait()
+        return {k: k.upper() for k in keys}
+
+    flight: InFlight[str, str] = InFlight()
+    calls = [
+        asyncio.create_task(flight.get_many(keys, fetch))
+        for keys in (["a", "b"], ["b", "c"], ["a"], ["c", "a", "b"])
+    ]
+    await asyncio.sleep(0)  # let every caller register before the answer comes
+    gate.set()
+    results = await asyncio.gather(*calls)
+    assert sorted(k for batch in fetched for k in batch) == ["a", "b", "c"]  # each key once
+    assert results[3] == {"c": "C", "a": "A", "b": "B"}
+
+    async def broken(keys: list[str]) -> dict[str, str]:
+        raise RuntimeError("server gone")
+
+    with pytest.raises(RuntimeError):
+        await flight.get_many(["x"], broken)
+    assert await flight.get_many(["x"], fetch) == {"x": "X"}  # a failure is not remembered
+
+
+async def test_send_order_chains_each_chat() -> None:
+    order = SendOrder()
+    log: list[str] = []
+    first, second, other = order.take("a"), order.take("a"), order.take("b")
+
+    async def send(turn: SendTurn, name: str) -> None:
+        await turn.previous_sent()
+        log.append(name)
+        turn.release()
+
+    tasks = [asyncio.create_task(send(second, "a2")), asyncio.create_task(send(other, "b1"))]
+    await asyncio.sleep(0)
+    assert log == ["b1"]  # another chat does not wait; a2 waits for a1
+    await send(first, "a1")
+    await asyncio.gather(*tasks)
+    assert log == ["b1", "a1", "a2"]
+    assert order._tail == {}
