@@ -325,3 +325,39 @@ async def test_a_device_linked_later_is_noticed(
             key = await first.send_text(f"+{friend}", "after the second device")
             mirrored = await next_message(on_second, lambda m: m.id == key.id)
             assert mirrored.text == "after the second device" and mirrored.from_me
+
+
+async def test_group_retries_both_ways(
+    make_client: Callable[..., Client], http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    me, friend = await new_phone(http), await new_phone(http)
+    r = await http.post("/sandbox/groups", json={"subject": "G", "participants": [me, friend]})
+    assert r.status_code == 201, r.text
+    group = r.json()["jid"]
+    phone = PhoneScreen(http, friend)
+    async with linked_client(make_client, http, me, tmp_path / "a") as client:
+        assert client.me is not None
+        incoming = client.messages()
+        warm = await client.send_text(group, "warm-up")
+        await phone.wait(lambda m: m["id"] == warm.id)
+
+        # Buzpo's copy of the phone's group message is broken: it asks, the phone resends
+        r = await http.post(
+            "/sandbox/faults", json={"action": "corrupt_next_message", "jid": client.me.jid}
+        )
+        assert r.status_code == 201, r.text
+        sent = await phone.send(group, "broken for Buzpo once")
+        got = await next_message(incoming, lambda m: m.id == sent["id"])
+        assert (got.chat, got.text) == (group, "broken for Buzpo once")
+
+        # the phone's copy of ours is broken: Buzpo resends to that device only
+        r = await http.post(
+            "/sandbox/faults", json={"action": "corrupt_next_message", "jid": jid(friend)}
+        )
+        assert r.status_code == 201, r.text
+        key = await client.send_text(group, "broken for the phone once")
+        seen = await phone.wait(lambda m: m["id"] == key.id and m["text"] is not None)
+        assert seen["text"] == "broken for the phone once"
+        # and the group goes on (the phone gets our sender key again with the next message)
+        key = await client.send_text(group, "after the retry")
+        assert (await phone.wait(lambda m: m["id"] == key.id))["text"] == "after the retry"
