@@ -600,6 +600,7 @@ class Client:
 
     async def _logged_out(self, code: int, reason: str) -> None:
         """Forget the credentials (they are dead server-side) and say so."""
+        self._messaging.wipe()  # first: no queued Signal record may land after the clear
         await self.store.clear()
         self._creds = None
         self._pending_pairing_code = None

@@ -16,7 +16,6 @@ from buzpo_nb.client import receipts, send
 from buzpo_nb.client.connection import Connection
 from buzpo_nb.client.devices import DeviceDirectory
 from buzpo_nb.client.errors import ClientError, NotConnected
-from buzpo_nb.client.events import LoggedOut
 from buzpo_nb.client.groups import Groups
 from buzpo_nb.client.lid_mapping import LidMappingStore
 from buzpo_nb.client.receive import Inbox
@@ -60,7 +59,6 @@ class Messaging:
         client.set_stanza_handler("receipt", self._on_receipt)
         client.set_stanza_handler("ack", self._on_ack)
         client.set_stanza_handler("notification", self._on_notification)
-        client.on(LoggedOut, self._on_logged_out)
 
     def me(self) -> tuple[Jid, Jid | None]:
         """Our device JID and our LID device JID (None if the server never told us one)."""
@@ -124,8 +122,9 @@ class Messaging:
             except BuzpoError as exc:
                 log.warning("could not store our own LID mapping: %s", exc)
 
-    def _on_logged_out(self, event: LoggedOut) -> None:
-        """The folder was wiped: nothing cached may outlive it."""
+    def wipe(self) -> None:
+        """The folder is about to be wiped (logout): nothing cached or queued may outlive it."""
+        self.signal.discard_unwritten()
         self.signal.forget_cache()
         self.lids.clear()
         self.devices.forget()

@@ -33,6 +33,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from buzpo_nb.client.auth_store import AuthStore
+from buzpo_nb.client.errors import ClientStopped
 from buzpo_nb.wa.creds import AuthCreds
 from buzpo_nb.wa.errors import DecodeError
 from buzpo_nb.wa.keys import KeyPair
@@ -235,6 +236,18 @@ class AuthSignalStore:
                 for key, record in batch.items():
                     if self._unflushed.get(key, _ABSENT) is record:
                         del self._unflushed[key]
+
+    def discard_unwritten(self) -> None:
+        """Drop staged records not yet handed to the store (the folder is being wiped); their
+        writers get ``ClientStopped``."""
+        staged, done = self._staged, self._staged_done
+        self._staged, self._staged_done = {}, None
+        for key, record in staged.items():
+            if self._unflushed.get(key, _ABSENT) is record:
+                del self._unflushed[key]
+        if done is not None and not done.done():
+            done.set_exception(ClientStopped("logged out before the record was written"))
+            done.exception()
 
     async def flush(self) -> None:
         """Wait until every staged record is in the folder (before a shutdown)."""

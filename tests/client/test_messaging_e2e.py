@@ -361,3 +361,17 @@ async def test_group_retries_both_ways(
         # and the group goes on (the phone gets our sender key again with the next message)
         key = await client.send_text(group, "after the retry")
         assert (await phone.wait(lambda m: m["id"] == key.id))["text"] == "after the retry"
+
+
+async def test_logout_leaves_no_signal_state_behind(
+    make_client: Callable[..., Client], http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    me, friend = await new_phone(http), await new_phone(http)
+    phone = PhoneScreen(http, friend)
+    folder = tmp_path / "a"
+    async with linked_client(make_client, http, me, folder) as client:
+        keys = await asyncio.gather(*(client.send_text(jid(friend), f"bye {i}") for i in range(20)))
+        await phone.wait(lambda m: m["id"] == keys[-1].id)
+        assert any(folder.glob("session-*.json"))
+        await client.logout()
+    assert not folder.exists() or not any(folder.glob("*.json"))
