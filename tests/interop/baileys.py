@@ -21,7 +21,9 @@ messaging:
     sent copy), ``key`` {remoteJid, id, fromMe, participant, remoteJidAlt, participantAlt},
     ``text`` (conversation / extendedTextMessage.text), ``quotedId`` (contextInfo.stanzaId),
     ``stub`` / ``stubParams`` / ``ciphertext`` (True for the CIPHERTEXT stub Baileys shows when
-    it cannot decrypt), ``status``. Match received messages with :func:`received`.
+    it cannot decrypt), ``status``; for media ``mediaType`` (image, video, audio, ptt, document,
+    sticker; None otherwise), ``mimetype``, ``caption``, ``fileName``, ``fileLength``. Match
+    received messages with :func:`received` (``media_type=`` for media).
 ``status``
     Delivery progress of a message: ``id``, ``key``, ``status`` (WAMessageStatus: 0 error,
     1 pending, 2 server ack, 3 delivered, 4 read, 5 played) and ``source``: "update"
@@ -33,23 +35,37 @@ Commands (methods here; each waits for its ``result`` and raises on ``error``):
 :meth:`BaileysDevice.send_message` (``sendMessage {to, text, quotedId?}`` → the message id),
 :meth:`BaileysDevice.read_messages` (``readMessages {ids? | keys?}``),
 :meth:`BaileysDevice.group_metadata` (``groupMetadata {jid}`` → Baileys' GroupMetadata),
+:meth:`BaileysDevice.send_media` (``sendMedia {to, mediaType, base64 | path, caption?,
+fileName?, mimetype?, ptt?}`` → the message id; :meth:`BaileysDevice.send_media_result` for the
+whole ``result`` with ``directPath``/``url``/``fileLength``),
+:meth:`BaileysDevice.download_media` (``downloadMedia {id}``: Baileys' ``downloadMediaMessage``
+on a message this process has seen → the decrypted bytes),
 :meth:`BaileysDevice.request_pairing_code`, :meth:`BaileysDevice.end_socket`,
 :meth:`BaileysDevice.logout`, :meth:`BaileysDevice.stop`; :meth:`BaileysDevice.call` for any
-other command. Quoting and reading by id work for messages this process has seen.
+other command. Quoting, reading and downloading by id work for messages this process has seen.
+
+Media: node runs with ``--import scripts/rewrite_fetch.mjs`` and ``BUZPO_MEDIA_ORIGIN`` set to
+the sandbox's ``http://host:port`` (taken from ``ws_url``; override with ``media_origin=``), so
+Baileys' ``https://mmg.whatsapp.net/...`` downloads and ``https://<media_conn host>/...`` uploads
+reach the sandbox's plain-HTTP media host. That preload is the only change to Baileys'
+environment.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 INTEROP_DIR = Path(__file__).resolve().parent
 SCRIPT = INTEROP_DIR / "scripts" / "baileys_device.mjs"
+REWRITE_FETCH = INTEROP_DIR / "scripts" / "rewrite_fetch.mjs"
 
 Event = dict[str, Any]
 EventPred = str | Callable[[Event], bool]
@@ -75,12 +91,14 @@ class BaileysDevice:
         log_level: str = "silent",
         socket_config: dict[str, Any] | None = None,
         node: str = "node",
+        media_origin: str | None = None,
     ) -> None:
         self.ws_url = ws_url
         self.auth_dir = Path(auth_dir)
         self.log_level = log_level
         self.socket_config = socket_config or {}
         self.node = node
+        self.media_origin = media_origin or _origin_of(ws_url)
         self.events: list[Event] = []
         self.stderr_tail: list[str] = []
         self._cursor = 0
@@ -98,11 +116,15 @@ class BaileysDevice:
             "logLevel": self.log_level,
             "socket": self.socket_config,
         }
+        env = {**os.environ, "BUZPO_MEDIA_ORIGIN": self.media_origin}
         self._proc = await asyncio.create_subprocess_exec(
             self.node,
+            "--import",
+            REWRITE_FETCH.as_uri(),
             str(SCRIPT),
             json.dumps(config),
             cwd=INTEROP_DIR,
+            env=env,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -210,6 +232,45 @@ class BaileysDevice:
     async def group_metadata(self, jid: str) -> dict[str, Any]:
         return dict((await self.call("groupMetadata", jid=jid))["metadata"])
 
+    async def send_media_result(
+        self,
+        to: str,
+        media_type: str,
+        data: bytes | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        caption: str | None = None,
+        file_name: str | None = None,
+        mimetype: str | None = None,
+        ptt: bool | None = None,
+        timeout: float = 30,
+    ) -> Event:
+        """``sendMedia``: Baileys encrypts, uploads to the media host and sends; returns the
+        ``result`` event (``messageId``, ``key``, ``mediaType``, ``mimetype``, ``fileLength``,
+        ``directPath``, ``url``)."""
+        if (data is None) == (path is None):
+            raise ValueError("give exactly one of data or path")
+        fields: dict[str, Any] = {"to": to, "mediaType": media_type}
+        if data is not None:
+            fields["base64"] = base64.b64encode(data).decode()
+        else:
+            fields["path"] = str(path)
+        optional = {"caption": caption, "fileName": file_name, "mimetype": mimetype, "ptt": ptt}
+        fields.update({k: v for k, v in optional.items() if v is not None})
+        return await self.call("sendMedia", timeout, **fields)
+
+    async def send_media(
+        self, to: str, media_type: str, data: bytes | None = None, **kw: Any
+    ) -> str:
+        """Like :meth:`send_media_result`, returning only the message id."""
+        return str((await self.send_media_result(to, media_type, data, **kw))["messageId"])
+
+    async def download_media(self, message_id: str, timeout: float = 30) -> bytes:
+        """Baileys' ``downloadMediaMessage(msg, 'buffer')`` for a message this process has seen
+        (received or sent): the decrypted bytes (Baileys checks no MAC or hash)."""
+        event = await self.call("downloadMedia", timeout, id=message_id)
+        return base64.b64decode(event["base64"])
+
     async def end_socket(self) -> None:
         """Close the current socket from the client side; the driver reconnects."""
         await self.send({"cmd": "end"})
@@ -299,11 +360,22 @@ class BaileysDevice:
         return f"events:\n  {events}\nstderr:\n  {stderr}"
 
 
+def _origin_of(ws_url: str) -> str:
+    """``ws://host:port/ws/chat`` → ``http://host:port`` (the sandbox's media host)."""
+    parts = urlsplit(ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return f"{scheme}://{parts.netloc}"
+
+
 def received(
-    text: str | None = None, *, chat: str | None = None, sender: str | None = None
+    text: str | None = None,
+    *,
+    chat: str | None = None,
+    sender: str | None = None,
+    media_type: str | None = None,
 ) -> Callable[[Event], bool]:
     """A ``message`` event for a decrypted message from someone else (optionally with this
-    text, in this chat, from this participant)."""
+    text, in this chat, from this participant, of this media type)."""
 
     def pred(e: Event) -> bool:
         key = e.get("key") or {}
@@ -314,6 +386,7 @@ def received(
             and (text is None or e.get("text") == text)
             and (chat is None or key.get("remoteJid") == chat)
             and (sender is None or key.get("participant") == sender)
+            and (media_type is None or e.get("mediaType") == media_type)
         )
 
     return pred

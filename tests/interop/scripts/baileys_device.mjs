@@ -16,13 +16,16 @@
 //   creds {me, registered, platform, hasAccount}   creds were saved to the auth folder
 //   pairing_code {code}        answer to requestPairingCode
 //   logged_out {statusCode}    closed with 401: no reconnect
-//   message {upsertType, key, text, quotedId, stub, stubParams, ciphertext, status, pushName}
+//   message {upsertType, key, text, quotedId, stub, stubParams, ciphertext, status, pushName,
+//            mediaType, mimetype, caption, fileName, fileLength}
 //                              one message of messages.upsert (received, or our own sent copy:
 //                              key.fromMe). key = {remoteJid, id, fromMe, participant,
 //                              remoteJidAlt, participantAlt}; text = conversation or
 //                              extendedTextMessage.text; quotedId = contextInfo.stanzaId;
 //                              upsertType 'notify' (live) or 'append' (offline/own);
-//                              ciphertext = true for the CIPHERTEXT stub of a failed decryption
+//                              ciphertext = true for the CIPHERTEXT stub of a failed decryption;
+//                              mediaType = image|video|audio|ptt|document|sticker (null for
+//                              non-media), with mimetype, caption, fileName, fileLength (number)
 //   status {key, id, status, source, userJid?}   delivery progress of a message: status is
 //                              Baileys' WAMessageStatus (0 error, 1 pending, 2 server ack,
 //                              3 delivered, 4 read, 5 played); source says where it came from:
@@ -41,10 +44,25 @@
 //   {"cmd": "readMessages", "ids"?: [id...], "keys"?: [WAMessageKey...]}
 //                      sock.readMessages(keys); ids are looked up among the seen messages
 //   {"cmd": "groupMetadata", "jid": group jid}   result {metadata}
+//   {"cmd": "sendMedia", "to": jid, "mediaType": image|video|audio|ptt|document|sticker,
+//    "base64"?: data | "path"?: local file, "caption"?, "fileName"?, "mimetype"?, "ptt"?: bool}
+//                      sock.sendMessage(to, {image|video|audio|document|sticker: ...}); 'ptt' (or
+//                      ptt: true) sends a voice note. result {messageId, key, mediaType, mimetype,
+//                      fileLength, directPath, url}
+//   {"cmd": "downloadMedia", "id": message id}
+//                      downloadMediaMessage(seen message, 'buffer') -> result {base64, length}
+// Media needs the preload: `node --import rewrite_fetch.mjs` with BUZPO_MEDIA_ORIGIN set (the
+// Python driver does both), so Baileys' https media URLs reach the sandbox's plain-HTTP host.
 import { createInterface } from 'node:readline';
 import { format } from 'node:util';
 import pino from 'pino';
-import makeWASocket, { DisconnectReason, useMultiFileAuthState } from '@whiskeysockets/baileys';
+import { readFile } from 'node:fs/promises';
+import makeWASocket, {
+  DisconnectReason,
+  downloadMediaMessage,
+  normalizeMessageContent,
+  useMultiFileAuthState,
+} from '@whiskeysockets/baileys';
 
 // libsignal prints session changes with console.log/info: keep stdout for events only.
 for (const name of ['log', 'info', 'warn', 'debug']) {
@@ -83,6 +101,68 @@ function textOf(message) {
     text: m.conversation ?? ext?.text ?? null,
     quotedId: ext?.contextInfo?.stanzaId ?? null,
   };
+}
+
+const MEDIA_FIELDS = {
+  imageMessage: 'image',
+  videoMessage: 'video',
+  audioMessage: 'audio',
+  documentMessage: 'document',
+  stickerMessage: 'sticker',
+};
+
+// The media part of a message (unwrapping documentWithCaption / ephemeral / view-once).
+function mediaOf(message) {
+  const m = normalizeMessageContent(message) ?? {};
+  for (const [field, kind] of Object.entries(MEDIA_FIELDS)) {
+    const media = m[field];
+    if (!media) continue;
+    return {
+      mediaType: kind === 'audio' && media.ptt ? 'ptt' : kind,
+      mimetype: media.mimetype ?? null,
+      caption: media.caption ?? null,
+      fileName: media.fileName ?? null,
+      fileLength: media.fileLength == null ? null : Number(media.fileLength),
+    };
+  }
+  return { mediaType: null, mimetype: null, caption: null, fileName: null, fileLength: null };
+}
+
+function mediaMeta(message) {
+  const m = normalizeMessageContent(message) ?? {};
+  for (const field of Object.keys(MEDIA_FIELDS)) {
+    if (m[field]) return { directPath: m[field].directPath ?? null, url: m[field].url ?? null };
+  }
+  return { directPath: null, url: null };
+}
+
+async function mediaContent(command) {
+  const kind = command.mediaType;
+  let data;
+  if (typeof command.base64 === 'string') data = Buffer.from(command.base64, 'base64');
+  else if (typeof command.path === 'string') data = await readFile(command.path);
+  else throw new Error('sendMedia needs base64 or path');
+  const extra = {};
+  if (command.mimetype) extra.mimetype = command.mimetype;
+  switch (kind) {
+    case 'image':
+    case 'video':
+      return { [kind]: data, ...(command.caption != null ? { caption: command.caption } : {}), ...extra };
+    case 'audio':
+    case 'ptt':
+      return { audio: data, ptt: kind === 'ptt' || !!command.ptt, ...extra };
+    case 'document':
+      return {
+        document: data,
+        mimetype: command.mimetype || 'application/octet-stream',
+        fileName: command.fileName ?? 'file',
+        ...(command.caption != null ? { caption: command.caption } : {}),
+      };
+    case 'sticker':
+      return { sticker: data, ...extra };
+    default:
+      throw new Error(`unknown mediaType ${JSON.stringify(kind)}`);
+  }
 }
 
 function reportReceipts(key, receipts, socket) {
@@ -132,6 +212,7 @@ function start() {
         ciphertext: stub === 2,
         status: msg.status ?? null,
         pushName: msg.pushName ?? null,
+        ...mediaOf(msg.message),
       });
       if (msg.key?.fromMe && typeof msg.status === 'number') {
         emit('status', { socket: n, key: keyOf(msg.key), id: msg.key.id, status: msg.status, source: 'upsert' });
@@ -220,6 +301,25 @@ async function handle(command) {
     case 'groupMetadata': {
       const metadata = await sock.groupMetadata(command.jid);
       emit('result', { id, cmd, metadata });
+      return;
+    }
+    case 'sendMedia': {
+      const content = await mediaContent(command);
+      const sent = await sock.sendMessage(command.to, content);
+      seen.set(sent.key.id, sent);
+      const info = mediaOf(sent.message);
+      emit('result', {
+        id, cmd, messageId: sent.key.id, key: keyOf(sent.key),
+        mediaType: info.mediaType, mimetype: info.mimetype, fileLength: info.fileLength,
+        ...mediaMeta(sent.message),
+      });
+      return;
+    }
+    case 'downloadMedia': {
+      const msg = seen.get(command.id);
+      if (!msg?.message) throw new Error(`no message ${command.id} to download`);
+      const data = await downloadMediaMessage(msg, 'buffer', {}, { logger, reuploadRequest: sock.updateMediaMessage });
+      emit('result', { id, cmd, base64: data.toString('base64'), length: data.length });
       return;
     }
     default:
