@@ -64,6 +64,8 @@ from buzpo_nb.client.events import (
     ProtocolFailure,
 )
 from buzpo_nb.client.keepalive import DEFAULT_INTERVAL, keepalive
+from buzpo_nb.client.media import MediaTransfers
+from buzpo_nb.client.media_prep import Source, prepare_media
 from buzpo_nb.client.messages import Message, MessageKey
 from buzpo_nb.client.messaging import Messaging
 from buzpo_nb.client.pairing import (
@@ -120,6 +122,10 @@ class ClientSettings:
     send_timeout: float = 20.0  # how long send_text waits for the server's ack
     # Delivery receipts without a type (a device marked online) instead of "inactive".
     active_receipts: bool = False
+    # Media host base URL (``http://127.0.0.1:3020``) for uploads and downloads instead of
+    # ``https://<announced host>`` / ``https://mmg.whatsapp.net``; None: WhatsApp's hosts.
+    media_base_url: str | None = None
+    media_timeout: float = 120.0  # per upload/download HTTP read or write
     config: ClientConfig = field(default_factory=ClientConfig)
 
 
@@ -184,6 +190,7 @@ class Client:
         self._stop_reason: str | None = None
         self._messaging = Messaging(self)
         self._messaging.install()
+        self.media = MediaTransfers(self)
 
     # -- life cycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> Client:
@@ -229,6 +236,7 @@ class Client:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self._messaging.signal.flush()  # Signal records still on their way to the folder
+        await self.media.aclose()
 
     async def logout(self) -> None:
         """Unlink this device from the account, clear the credentials and stop.
@@ -381,6 +389,35 @@ class Client:
     ) -> MessageKey:
         """Send any ``proto.Message`` (same rules and errors as ``send_text``)."""
         chat = parse_recipient(to)
+        return await send.send_message(self._messaging, chat, message, message_id=message_id)
+
+    async def send_media(
+        self,
+        to: str | Jid,
+        data_or_path: Source,
+        media_type: str,
+        caption: str | None = None,
+        reply_to: Message | MessageKey | None = None,
+        file_name: str | None = None,
+        mimetype: str | None = None,
+        *,
+        seconds: int | None = None,
+        message_id: str | None = None,
+    ) -> MessageKey:
+        """Send a file (bytes or a path) as ``image``, ``video``, ``gif``, ``audio``, ``ptt``
+        (voice note), ``document`` or ``sticker``; returns once the server acked the message.
+
+        The bytes decide the mimetype (magic numbers), not the name; images get a thumbnail
+        and are recompressed only when over the practical limits (``media_prep``). Raises
+        ``UnsupportedMedia`` / ``MediaTooLarge`` for unusable input, ``MediaUploadFailed``,
+        and the errors of ``send_text``.
+        """
+        chat = parse_recipient(to)
+        quote = send.quote_for(self._messaging, reply_to, chat) if reply_to is not None else None
+        prepared = await prepare_media(
+            data_or_path, media_type, mimetype=mimetype, file_name=file_name, seconds=seconds
+        )
+        message = await self.media.build_message(prepared, caption=caption, quote=quote)
         return await send.send_message(self._messaging, chat, message, message_id=message_id)
 
     async def read(self, keys: Iterable[Message | MessageKey]) -> None:

@@ -9,10 +9,14 @@ strings in WhatsApp's form (``15551234567@s.whatsapp.net``, ``…@lid``, ``…@g
 
 from __future__ import annotations
 
+import functools
+import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from buzpo_nb.client.errors import ClientError
 from buzpo_nb.wa.addressing import InvalidRecipient
+from buzpo_nb.wa.media_message import MediaInfo, media_info
 from buzpo_nb.wa.proto import wa_pb2 as waproto
 from buzpo_nb.wa.receipt_node import MessageStatus
 
@@ -52,6 +56,10 @@ class Message:
     device that sent it. ``text`` is the conversation text or a caption (None for other kinds:
     ``raw`` holds the full ``proto.Message``). ``quoted_id`` names the message this one replies
     to. ``offline`` marks messages the server kept while we were disconnected.
+
+    Media messages also say ``media_type`` (image, video, audio, ptt, document, sticker),
+    ``mimetype``, ``caption``, ``file_name``, ``file_length`` and ``thumbnail`` (the inline
+    JPEG); ``await message.download()`` fetches and verifies the file.
     """
 
     key: MessageKey
@@ -66,10 +74,58 @@ class Message:
     offline: bool = False
     sender_alt: str | None = None  # the sender's other account name (its LID or phone JID)
     raw: waproto.Message = field(default_factory=waproto.Message, repr=False, compare=False)
+    # Set by the client that received the message: fetches and decrypts its media.
+    downloader: Callable[[MediaInfo, str | os.PathLike[str] | None], Awaitable[bytes]] | None = (
+        field(default=None, repr=False, compare=False)
+    )
 
     @property
     def id(self) -> str:
         return self.key.id
+
+    @functools.cached_property
+    def media(self) -> MediaInfo | None:
+        """The media part (keys, URLs, metadata), None for messages without media."""
+        return media_info(self.raw)
+
+    @property
+    def media_type(self) -> str | None:
+        return self.media.media_type if self.media else None
+
+    @property
+    def mimetype(self) -> str | None:
+        return self.media.mimetype if self.media else None
+
+    @property
+    def caption(self) -> str | None:
+        return self.media.caption if self.media else None
+
+    @property
+    def file_name(self) -> str | None:
+        return self.media.file_name if self.media else None
+
+    @property
+    def file_length(self) -> int | None:
+        return self.media.file_length if self.media else None
+
+    @property
+    def thumbnail(self) -> bytes | None:
+        return self.media.thumbnail if self.media else None
+
+    async def download(self, path: str | os.PathLike[str] | None = None) -> bytes:
+        """The media's bytes, MAC and hashes checked (``MediaIntegrityError`` otherwise).
+
+        With ``path`` the file is streamed there (never whole in memory) and ``b""`` is
+        returned. Raises ``MediaError`` for a message without media, ``MediaExpired`` when
+        the media host no longer has it, ``MediaDownloadFailed`` for other fetch failures.
+        """
+        from buzpo_nb.client.media_errors import MediaError
+
+        if self.media is None:
+            raise MediaError(f"message {self.id} has no media")
+        if self.downloader is None:
+            raise MediaError("this message was not received by a client: nothing to fetch with")
+        return await self.downloader(self.media, path)
 
     @property
     def chat(self) -> str:

@@ -259,4 +259,5 @@ def _message_of(
         offline=envelope.offline,
         sender_alt=_account_of(envelope.addressing.sender_alt),
         raw=content,
+        downloader=m.client.media.download,
     )
