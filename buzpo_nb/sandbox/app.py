@@ -1,7 +1,8 @@
 """The sandbox's ASGI app: the companion WebSocket and the control API on one port.
 
 WebSocket at ``/ws/chat`` (the path Baileys uses; any Origin is accepted, as WhatsApp Web's
-``https://web.whatsapp.com`` would be), control API under ``/sandbox``. Every error leaves as
+``https://web.whatsapp.com`` would be), control API under ``/sandbox``, the media host
+(``/mms/...`` uploads, ``/v/...`` downloads, ``media_api.py``) beside them. Every error leaves as
 JSON ``{"error": ..., "field": ...}`` with a 4xx status, including malformed JSON bodies, so a
 script driving the sandbox always learns what it got wrong.
 """
@@ -17,6 +18,8 @@ from fastapi.responses import JSONResponse
 from buzpo_nb.sandbox.connection import Connection
 from buzpo_nb.sandbox.control_api import router
 from buzpo_nb.sandbox.errors import SandboxError
+from buzpo_nb.sandbox.media_api import control as media_control
+from buzpo_nb.sandbox.media_api import router as media_router
 from buzpo_nb.sandbox.messaging_api import router as messaging_router
 from buzpo_nb.sandbox.service import Sandbox
 
@@ -31,6 +34,8 @@ def create_app(sandbox: Sandbox) -> FastAPI:
     app.state.sandbox = sandbox
     app.include_router(router)
     app.include_router(messaging_router)
+    app.include_router(media_control)
+    app.include_router(media_router)
 
     @app.exception_handler(SandboxError)
     async def sandbox_error(_: Request, exc: SandboxError) -> JSONResponse:

@@ -60,7 +60,7 @@ class Connection:
         self.ws = ws
         self.sandbox = sandbox
         self.noise = NoiseServer(sandbox.server_key, sandbox.cert_chain)
-        self.session = DeviceSession(sandbox.world)
+        self.session = DeviceSession(sandbox.world, media=sandbox.media)
         self.closed = asyncio.Event()
         self._write_lock = asyncio.Lock()
         self._flowing = asyncio.Event()  # cleared while a "stall" fault holds the connection

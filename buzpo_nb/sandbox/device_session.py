@@ -44,6 +44,7 @@ from buzpo_nb.sandbox.errors import (
     UnknownRef,
     WrongCode,
 )
+from buzpo_nb.sandbox.media_host import MediaHost
 from buzpo_nb.sandbox.offline_queue import marked_offline
 from buzpo_nb.sandbox.world import LinkedDevice, Phone, SignedPreKeyRecord, World
 from buzpo_nb.wa import pairing_code, stanzas
@@ -178,6 +179,7 @@ class DeviceSession:
 
     world: World
     random_bytes: Callable[[int], bytes] = os.urandom
+    media: MediaHost | None = None  # answers media_conn; None = no media host (unit tests)
     phase: Phase = Phase.NEW
     noise_public: bytes = b""
     registration: Registration | None = None

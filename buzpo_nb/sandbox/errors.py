@@ -99,3 +99,41 @@ class NotAMember(SandboxError):
     """A phone tried to write to a group it is not in."""
 
     status = 403
+
+
+# -- media host ---------------------------------------------------------------------------------
+class MediaError(SandboxError):
+    """The media host refuses an upload or a download."""
+
+
+class MediaUnauthorized(MediaError):
+    """An upload without the ``auth`` token a ``media_conn`` answer handed out."""
+
+    status = 401
+
+
+class NoSuchMedia(MediaError):
+    status = 404
+
+
+class MediaExpired(MediaError):
+    """The blob was there but expired: 410 tells a client to ask the sender for a re-upload."""
+
+    status = 410
+
+
+class MediaTooLarge(MediaError):
+    status = 413
+
+
+class BadMedia(MediaError):
+    """An upload whose body does not match its token, or a phone's unusable media input."""
+
+    status = 400
+
+
+class MediaDownloadFailed(MediaError):
+    """A phone fetched a blob that does not decrypt or verify (bad MAC, wrong hash, truncated):
+    the upstream data is bad, so 502."""
+
+    status = 502

@@ -4,7 +4,8 @@ Baileys blocks ``connection: 'open'`` on ``count``, ``passive`` and ``digest`` (
 unanswered) and wants a *truthful* pre-key count so that it uploads its 812 keys on the first
 login; everything else only has to be answered, so the default is an empty result. See
 sandbox-spike.md "What must be answered for 'open'". Messaging adds the directory (``usync``,
-pre-key bundles: ``directory.py``) and group metadata (``w:g2``: ``groups.py``). Pure functions
+pre-key bundles: ``directory.py``) and group metadata (``w:g2``: ``groups.py``);
+media adds ``w:m`` ``media_conn`` (``media_host.py``). Pure functions
 of (device state, stanza).
 """
 
@@ -50,6 +51,10 @@ def route(session: DeviceSession, node: Node, now: float) -> Node | None:
     if xmlns == "w:g2":
         assert session.phone is not None
         return groups.answer(session.world, session.phone, node)
+    if xmlns == "w:m" and child == "media_conn":
+        if session.media is None:
+            return stanzas.iq_error(node, 501, "this sandbox has no media host")
+        return session.media.media_conn_answer(node)
     if xmlns == "w" and child == "props":
         return stanzas.iq_result(node, [Node("props", {"protocol": "2", "hash": "sandbox"})])
     if xmlns == "blocklist":

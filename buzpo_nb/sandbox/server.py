@@ -48,6 +48,8 @@ class SandboxServer:
         *,
         log_level: str = "warning",
         link_timeout: float | None = None,
+        media_ttl: float | None = None,
+        media_max_bytes: int | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -57,6 +59,10 @@ class SandboxServer:
             state=StateDir(state_dir) if state_dir is not None else None,
             **({"link_timeout": link_timeout} if link_timeout is not None else {}),
         )
+        if media_ttl is not None:
+            self.sandbox.media.blob_ttl = media_ttl
+        if media_max_bytes is not None:
+            self.sandbox.media.max_bytes = media_max_bytes
         self._server: _Uvicorn | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -86,6 +92,8 @@ class SandboxServer:
         sock.listen(128)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
+        # media_conn names this very server as the upload host (clients map https to it)
+        self.sandbox.media.hostname = f"{self._url_host}:{self.port}"
         config = uvicorn.Config(
             create_app(self.sandbox),
             log_level=self.log_level,

@@ -45,6 +45,7 @@ from buzpo_nb.sandbox.faults import (
 from buzpo_nb.sandbox.groups import Group
 from buzpo_nb.sandbox.hub import ConnectionHub
 from buzpo_nb.sandbox.mailbox import ChatMessage
+from buzpo_nb.sandbox.media_host import MediaHost
 from buzpo_nb.sandbox.post_office import PostOffice
 from buzpo_nb.sandbox.state import StateDir
 from buzpo_nb.sandbox.world import LinkedDevice, Phone, World
@@ -102,6 +103,7 @@ class Sandbox:
         world: World | None = None,
         clock: Callable[[], float] = time.time,
         link_timeout: float = DEFAULT_LINK_TIMEOUT,
+        media: MediaHost | None = None,
     ) -> None:
         self.state = state
         self.world = world if world is not None else (state.load() if state else World())
@@ -112,6 +114,7 @@ class Sandbox:
         self.link_timeout = link_timeout
         self.faults = FaultPlan()
         self.hub: ConnectionHub[Connection] = ConnectionHub()
+        self.media = media if media is not None else MediaHost(clock)
         self.post_office = PostOffice(self.world, self.hub.by_device, self.faults, clock)
         self.world.on_pre_keys_low = self.post_office.pre_keys_low
         # Any key works: Baileys checks neither the server key nor the chain's signatures.
