@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from buzpo_nb.notebook.runtime import get_runtime, shutdown
-from buzpo_nb.notebook.sandbox import Phone, SandboxHandle, sandbox
+from buzpo_nb.notebook.sandbox_handle import Phone, SandboxHandle, sandbox
 from buzpo_nb.notebook.server import ServerHandle, start_server
-from buzpo_nb.notebook.session import Session, session, sessions
+from buzpo_nb.notebook.session_handle import Session, session, sessions
 from buzpo_nb.notebook.webhooks import WebhookInbox, webhook_inbox
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def events_df() -> pd.DataFrame:
     """Every event of every session opened here, as a typed DataFrame."""
     from buzpo_nb.notebook.frames import events_frame
-    from buzpo_nb.notebook.session import event_records
+    from buzpo_nb.notebook.session_handle import event_records
 
     return events_frame(event_records())
 

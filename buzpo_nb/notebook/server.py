@@ -19,7 +19,7 @@ from buzpo_nb.gateway.server import GatewayServer
 from buzpo_nb.notebook.runtime import Runtime, get_runtime
 
 if TYPE_CHECKING:
-    from buzpo_nb.notebook.sandbox import SandboxHandle
+    from buzpo_nb.notebook.sandbox_handle import SandboxHandle
 
 LOG_LINES = 2000  # kept per server for .logs()
 

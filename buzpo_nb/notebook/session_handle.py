@@ -39,7 +39,7 @@ from buzpo_nb.notebook.runtime import Runtime, get_runtime
 if TYPE_CHECKING:
     import pandas as pd
 
-    from buzpo_nb.notebook.sandbox import Phone, SandboxHandle
+    from buzpo_nb.notebook.sandbox_handle import Phone, SandboxHandle
 
 T = TypeVar("T")
 Listener = Callable[[str, Any], None]

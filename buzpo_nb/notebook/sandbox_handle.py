@@ -17,7 +17,7 @@ from buzpo_nb.sandbox.device_session import LinkCompleted
 from buzpo_nb.sandbox.mailbox import ChatMessage
 
 if TYPE_CHECKING:
-    from buzpo_nb.notebook.session import Session
+    from buzpo_nb.notebook.session_handle import Session
 
 DEFAULT_PHONES = ("15550000001", "15550000002")
 
