@@ -30,6 +30,52 @@ class Status(enum.IntEnum):
         return self.name.lower()
 
 
+@dataclass(frozen=True, slots=True)
+class MediaAttachment:
+    """The media part of a message: what the screen shows plus what a download needs (the key
+    and hashes travel inside the end-to-end encrypted message; the host only has the blob)."""
+
+    media_type: str  # image, video, audio, ptt, document, sticker
+    mimetype: str
+    file_length: int
+    media_key: bytes = field(repr=False)
+    direct_path: str
+    url: str
+    file_sha256: bytes
+    file_enc_sha256: bytes
+    caption: str | None = None
+    file_name: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "media_type": self.media_type,
+            "mimetype": self.mimetype,
+            "file_length": self.file_length,
+            "media_key": self.media_key.hex(),
+            "direct_path": self.direct_path,
+            "url": self.url,
+            "file_sha256": self.file_sha256.hex(),
+            "file_enc_sha256": self.file_enc_sha256.hex(),
+            "caption": self.caption,
+            "file_name": self.file_name,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, object]) -> MediaAttachment:
+        return cls(
+            media_type=str(d["media_type"]),
+            mimetype=str(d.get("mimetype") or ""),
+            file_length=int(d.get("file_length") or 0),  # type: ignore[call-overload]
+            media_key=bytes.fromhex(str(d["media_key"])),
+            direct_path=str(d.get("direct_path") or ""),
+            url=str(d.get("url") or ""),
+            file_sha256=bytes.fromhex(str(d.get("file_sha256") or "")),
+            file_enc_sha256=bytes.fromhex(str(d.get("file_enc_sha256") or "")),
+            caption=d.get("caption"),  # type: ignore[arg-type]
+            file_name=d.get("file_name"),  # type: ignore[arg-type]
+        )
+
+
 @dataclass(slots=True)
 class ChatMessage:
     """One message on the phone's screen.
@@ -59,6 +105,7 @@ class ChatMessage:
     reply_participant: str | None = None
     payload: bytes = field(default=b"", repr=False)
     seq: int = 0
+    media: MediaAttachment | None = None
 
     def mark_delivered(self, number: str) -> bool:
         """A delivery receipt from ``number``; True if anything changed."""

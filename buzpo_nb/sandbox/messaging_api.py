@@ -7,9 +7,16 @@ or a bot script can follow a conversation without polling loops.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+import base64
+import binascii
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from buzpo_nb.sandbox.errors import InvalidRequest, MediaTooLarge
 from buzpo_nb.sandbox.groups import Group
 from buzpo_nb.sandbox.mailbox import ChatMessage
 from buzpo_nb.sandbox.service import MAX_WAIT, Sandbox
@@ -24,11 +31,23 @@ class _Strict(BaseModel):
 
 # -- models -------------------------------------------------------------------------------------
 class SendIn(_Strict):
+    """A text (``text``) or a media message (``media`` base64 or ``path``, plus ``mediaType``)."""
+
     to: str = Field(description="'+15557654321', '15557654321', a user jid or a group jid")
-    text: str = Field(description="The message text")
+    text: str | None = Field(default=None, description="The message text")
     reply_to_id: str | None = Field(
         default=None, alias="replyToId", description="Id of a message of this phone to quote"
     )
+    media: str | None = Field(default=None, description="Media bytes, base64 (or give 'path')")
+    path: str | None = Field(default=None, description="A file on the sandbox's machine")
+    media_type: str | None = Field(
+        default=None,
+        alias="mediaType",
+        description="image, video, audio, ptt (voice note), document or sticker",
+    )
+    caption: str | None = Field(default=None, description="image, video and document only")
+    file_name: str | None = Field(default=None, alias="fileName", description="For documents")
+    mimetype: str | None = Field(default=None, description="Default: WhatsApp's per kind")
 
 
 class MessageOut(BaseModel):
@@ -51,10 +70,32 @@ class MessageOut(BaseModel):
     read: bool = Field(description="Incoming: this phone sent a read receipt")
     error: str | None
     seq: int = Field(description="Change counter: pass the largest one as 'since' to get news")
+    media_type: str | None = Field(
+        default=None, alias="mediaType", description="image, video, audio, ptt, document, sticker"
+    )
+    mimetype: str | None = None
+    caption: str | None = None
+    file_name: str | None = Field(default=None, alias="fileName")
+    file_length: int | None = Field(default=None, alias="fileLength")
+    media_url: str | None = Field(
+        default=None, alias="mediaUrl", description="GET it for the decrypted media bytes"
+    )
 
     @classmethod
-    def of(cls, m: ChatMessage) -> MessageOut:
+    def of(cls, m: ChatMessage, number: str | None = None) -> MessageOut:
+        media = m.media
+        extra: dict[str, Any] = {}
+        if media is not None:
+            extra = {
+                "media_type": media.media_type,
+                "mimetype": media.mimetype,
+                "caption": media.caption,
+                "file_name": media.file_name,
+                "file_length": media.file_length,
+                "media_url": f"/sandbox/phones/{number}/messages/{m.id}/media" if number else None,
+            }
         return cls(
+            **extra,
             id=m.id,
             chat=m.chat,
             from_=m.sender,
@@ -120,9 +161,70 @@ def _sandbox(request: Request) -> Sandbox:
     response_model_by_alias=True,
 )
 async def send_message(number: str, body: SendIn, request: Request) -> MessageOut:
-    """The phone writes a message (end-to-end encrypted for every device of the recipients)."""
-    sent = _sandbox(request).send_message(number, body.to, body.text, reply_to=body.reply_to_id)
-    return MessageOut.of(sent)
+    """The phone writes a message (end-to-end encrypted for every device of the recipients).
+
+    Media: give ``media`` (base64) or ``path`` and ``mediaType``; the phone encrypts it, files
+    it on the sandbox's media host and sends the matching message kind."""
+    sb = _sandbox(request)
+    if body.media is None and body.path is None and body.media_type is None:
+        if body.text is None:
+            raise InvalidRequest("give 'text', or 'media'/'path' with 'mediaType'", field="text")
+        sent = sb.send_message(number, body.to, body.text, reply_to=body.reply_to_id)
+        return MessageOut.of(sent, number)
+    if body.text is not None:
+        raise InvalidRequest("a media message has a 'caption', not 'text'", field="text")
+    if body.media_type is None:
+        raise InvalidRequest("a media message needs 'mediaType'", field="mediaType")
+    data = _media_bytes(body, sb.media.max_bytes)
+    sent = sb.send_media(
+        number,
+        body.to,
+        data,
+        body.media_type,
+        caption=body.caption,
+        file_name=body.file_name,
+        mimetype=body.mimetype,
+    )
+    return MessageOut.of(sent, number)
+
+
+def _media_bytes(body: SendIn, limit: int) -> bytes:
+    """The media bytes from base64 ``media`` or a file ``path`` (exactly one), size-checked
+    before anything is read whole."""
+    if (body.media is None) == (body.path is None):
+        raise InvalidRequest("give exactly one of 'media' (base64) or 'path'", field="media")
+    if body.path is not None:
+        file = Path(body.path)
+        try:
+            size = file.stat().st_size
+            if size > limit:
+                raise MediaTooLarge(f"file of {size} bytes exceeds {limit}", field="path")
+            return file.read_bytes()
+        except OSError as exc:
+            raise InvalidRequest(
+                f"cannot read {body.path!r}: {exc.strerror}", field="path"
+            ) from None
+    assert body.media is not None
+    if len(body.media) > (limit + 2) // 3 * 4 + 4:
+        raise MediaTooLarge(f"media exceeds the limit of {limit} bytes", field="media")
+    try:
+        return base64.b64decode(body.media, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("'media' is not valid base64", field="media") from None
+
+
+@router.get("/phones/{number}/messages/{message_id}/media")
+async def download_media(number: str, message_id: str, request: Request) -> Response:
+    """The decrypted bytes of a media message (downloaded from the media host and verified:
+    a blob that fails the MAC or a hash answers 502)."""
+    message, data = _sandbox(request).download_media(number, message_id)
+    assert message.media is not None
+    headers = {"X-Media-Type": message.media.media_type}
+    if message.media.file_name:
+        headers["Content-Disposition"] = (
+            f"attachment; filename*=UTF-8''{quote(message.media.file_name)}"
+        )
+    return Response(data, media_type=message.media.mimetype or None, headers=headers)
 
 
 @router.get(
@@ -138,7 +240,7 @@ async def list_messages(
 ) -> list[MessageOut]:
     """What the phone received (decrypted) and sent, with delivery/read status."""
     found = await _sandbox(request).wait_messages(number, since=since, timeout=wait)
-    return [MessageOut.of(m) for m in found]
+    return [MessageOut.of(m, number) for m in found]
 
 
 @router.post("/phones/{number}/read", response_model=ReadOut)

@@ -33,7 +33,8 @@ from buzpo_nb.sandbox.directory import (
     take_bundle,
 )
 from buzpo_nb.sandbox.groups import ADDRESSING_MODE, Group
-from buzpo_nb.sandbox.mailbox import ChatMessage, Status
+from buzpo_nb.sandbox.mailbox import ChatMessage, MediaAttachment, Status
+from buzpo_nb.sandbox.phone_media import attachment_of
 from buzpo_nb.sandbox.phone_signal import device_address
 from buzpo_nb.sandbox.world import Phone, SignedPreKeyRecord, World
 from buzpo_nb.wa.binary import Node
@@ -58,6 +59,16 @@ def new_message_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
 
 def _enc(enc_type: str, ciphertext: bytes, **extra: str) -> Node:
     return Node("enc", {"v": "2", "type": enc_type, **extra}, ciphertext)
+
+
+def _stanza_type(mediatype: str | None) -> str:
+    """``type`` of a message stanza: ``media`` for media (WhatsApp's servers look at it)."""
+    return "text" if mediatype is None else "media"
+
+
+def _media_attrs(mediatype: str | None) -> dict[str, str]:
+    """``mediatype`` on every ``<enc>`` of a media message (media-spike.md)."""
+    return {} if mediatype is None else {"mediatype": mediatype}
 
 
 def text_of(message: waproto.Message) -> tuple[str | None, str | None]:
@@ -109,14 +120,29 @@ class PhoneDevice:
         """Compose and encrypt a text for a chat; the record is in the mailbox (pending) before
         the stanza is routed, so receipts that come back at once find it."""
         message = self._text_message(text, quoted)
+        return self.send_content(chat, message, now, text=text, quoted=quoted)
+
+    def send_content(
+        self,
+        chat: Phone | Group,
+        message: waproto.Message,
+        now: float,
+        *,
+        text: str | None = None,
+        quoted: ChatMessage | None = None,
+        media: MediaAttachment | None = None,
+    ) -> tuple[ChatMessage, Node]:
+        """Encrypt any ``Message`` for a chat (text or media: media goes as ``type=media`` with
+        ``mediatype`` on every ``<enc>``, as real clients send it)."""
         payload = message.SerializeToString()
         msg_id = new_message_id(self.random_bytes)
+        mediatype = media.media_type if media is not None else None
         if isinstance(chat, Group):
-            stanza = self._group_stanza(chat, msg_id, payload, now)
+            stanza = self._group_stanza(chat, msg_id, payload, now, mediatype)
             chat_jid = chat.jid
             recipients = [n for n in chat.participants if n != self.phone.number]
         else:
-            stanza = self._chat_stanza(chat, msg_id, message, now)
+            stanza = self._chat_stanza(chat, msg_id, message, now, mediatype)
             chat_jid = chat.jid()
             recipients = [chat.number] if chat is not self.phone else []
         record = ChatMessage(
@@ -131,6 +157,7 @@ class PhoneDevice:
             status=Status.PENDING,
             recipients=recipients,
             payload=payload,
+            media=media,
         )
         self.phone.mailbox.add(record)
         self.world.changed()
@@ -148,7 +175,14 @@ class PhoneDevice:
             extendedTextMessage=waproto.Message.ExtendedTextMessage(text=text, contextInfo=context)
         )
 
-    def _chat_stanza(self, chat: Phone, msg_id: str, message: waproto.Message, now: float) -> Node:
+    def _chat_stanza(
+        self,
+        chat: Phone,
+        msg_id: str,
+        message: waproto.Message,
+        now: float,
+        mediatype: str | None = None,
+    ) -> Node:
         payload = message.SerializeToString()
         sent_copy = waproto.Message(
             deviceSentMessage=waproto.Message.DeviceSentMessage(
@@ -163,13 +197,15 @@ class PhoneDevice:
             if (owner.number, device_id) == (self.phone.number, PHONE_DEVICE):
                 continue
             plaintext = sent_copy if owner is self.phone else payload
-            enc = self._encrypt_for(owner, device_id, plaintext, now)
+            enc = self._encrypt_for(owner, device_id, plaintext, now, mediatype)
             if enc is not None:
                 entries.append(Node("to", {"jid": owner.jid(device_id)}, [enc]))
-        attrs = {"id": msg_id, "to": chat.jid(), "type": "text"}
+        attrs = {"id": msg_id, "to": chat.jid(), "type": _stanza_type(mediatype)}
         return Node("message", attrs, [Node("participants", {}, entries)])
 
-    def _group_stanza(self, group: Group, msg_id: str, payload: bytes, now: float) -> Node:
+    def _group_stanza(
+        self, group: Group, msg_id: str, payload: bytes, now: float, mediatype: str | None = None
+    ) -> Node:
         signal = self.phone.signal
         own = device_address(self.phone.lid, PHONE_DEVICE)
         distribution = signal.own_distribution(group.jid, own)  # before encrypting: its position
@@ -187,18 +223,28 @@ class PhoneDevice:
                 address = str(device_address(member.lid, device_id))
                 if (member is self.phone and device_id == PHONE_DEVICE) or address in memory:
                     continue
-                enc = self._encrypt_for(member, device_id, key_message, now)
+                enc = self._encrypt_for(member, device_id, key_message, now, mediatype)
                 if enc is not None:
                     entries.append(Node("to", {"jid": member.lid_jid(device_id)}, [enc]))
                     memory.add(address)
-        content = [_enc("skmsg", shared)]
+        content = [_enc("skmsg", shared, **_media_attrs(mediatype))]
         if entries:
             content.append(Node("participants", {}, entries))
-        attrs = {"id": msg_id, "to": group.jid, "type": "text", "addressing_mode": ADDRESSING_MODE}
+        attrs = {
+            "id": msg_id,
+            "to": group.jid,
+            "type": _stanza_type(mediatype),
+            "addressing_mode": ADDRESSING_MODE,
+        }
         return Node("message", attrs, content)
 
     def _encrypt_for(
-        self, owner: Phone, device_id: int, plaintext: bytes, now: float
+        self,
+        owner: Phone,
+        device_id: int,
+        plaintext: bytes,
+        now: float,
+        mediatype: str | None = None,
     ) -> Node | None:
         """One device's ``<enc>``, fetching its bundle first if there is no session yet."""
         address = device_address(owner.lid, device_id)
@@ -215,7 +261,7 @@ class PhoneDevice:
             log.warning("%s cannot encrypt for %s: %r", self.phone.number, address, exc)
             return None
         self.world.changed()
-        return _enc(enc_type, ciphertext)
+        return _enc(enc_type, ciphertext, **_media_attrs(mediatype))
 
     # -- receiving ----------------------------------------------------------------------------
     def receive(self, node: Node, now: float) -> list[Node]:
@@ -303,6 +349,7 @@ class PhoneDevice:
         ):
             return  # a resend of something we already have
         text, quoted = text_of(message)
+        media = attachment_of(message)
         mailbox.add(
             ChatMessage(
                 id=msg_id,
@@ -316,6 +363,7 @@ class PhoneDevice:
                 status=Status.SENT if from_me else None,
                 reply_to=node.attrs.get("from", ""),
                 reply_participant=node.attrs.get("participant"),
+                media=media,
             )
         )
         self.world.changed()
@@ -423,7 +471,8 @@ class PhoneDevice:
         except SignalError:
             return []
         self.world.changed()
-        enc = _enc(enc_type, ciphertext, count=count)
+        mediatype = message.media.media_type if message.media is not None else None
+        enc = _enc(enc_type, ciphertext, count=count, **_media_attrs(mediatype))
         group = self.world.groups.get(message.chat)
         if group is not None:
             # the device lacks our sender key: the next group message must carry it again
@@ -431,7 +480,7 @@ class PhoneDevice:
             attrs = {
                 "id": msg_id,
                 "to": group.jid,
-                "type": "text",
+                "type": _stanza_type(mediatype),
                 "participant": reader.lid_jid(target.device_id),
                 "addressing_mode": ADDRESSING_MODE,
             }
@@ -439,7 +488,7 @@ class PhoneDevice:
             attrs = {
                 "id": msg_id,
                 "to": reader.jid(target.device_id),
-                "type": "text",
+                "type": _stanza_type(mediatype),
                 "device_fanout": "false",
             }
             if reader is self.phone:

@@ -23,12 +23,13 @@ from buzpo_nb.sandbox.corruption import corrupt_message, is_corruptible
 from buzpo_nb.sandbox.directory import PHONE_DEVICE, DeviceRef
 from buzpo_nb.sandbox.faults import FaultPlan
 from buzpo_nb.sandbox.groups import Group
-from buzpo_nb.sandbox.mailbox import ChatMessage
+from buzpo_nb.sandbox.mailbox import ChatMessage, MediaAttachment
 from buzpo_nb.sandbox.phone_messages import PhoneDevice
 from buzpo_nb.sandbox.routing import route
 from buzpo_nb.sandbox.world import Phone, World
 from buzpo_nb.wa import stanzas
 from buzpo_nb.wa.binary import Node
+from buzpo_nb.wa.proto import wa_pb2 as waproto
 
 if TYPE_CHECKING:
     from buzpo_nb.sandbox.device_session import DeviceSession
@@ -101,6 +102,19 @@ class PostOffice:
         acks and receipts come back, possibly before this returns)."""
         device = PhoneDevice(self.world, phone)
         record, stanza = device.send_text(chat, text, quoted, self.clock())
+        self.submit(device.ref, stanza)
+        return record
+
+    def send_content(
+        self,
+        phone: Phone,
+        chat: Phone | Group,
+        message: waproto.Message,
+        media: MediaAttachment | None = None,
+    ) -> ChatMessage:
+        """Like ``send_text`` for any prepared ``Message`` (media: with its attachment)."""
+        device = PhoneDevice(self.world, phone)
+        record, stanza = device.send_content(chat, message, self.clock(), media=media)
         self.submit(device.ref, stanza)
         return record
 

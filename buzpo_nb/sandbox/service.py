@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from buzpo_nb.sandbox import phone_media
 from buzpo_nb.sandbox.connection import Connection
 from buzpo_nb.sandbox.device_session import LinkCompleted
 from buzpo_nb.sandbox.directory import PHONE_DEVICE, account, parse_jid
@@ -25,6 +26,7 @@ from buzpo_nb.sandbox.errors import (
     InvalidRequest,
     LinkError,
     LinkTimeout,
+    MediaTooLarge,
     NoPendingCompanion,
     NoSuchDevice,
     NoSuchGroup,
@@ -282,6 +284,53 @@ class Sandbox:
             if quoted is None:
                 raise NoSuchMessage(f"phone {number} has no message {reply_to}", field="replyToId")
         return self.post_office.send_text(phone, chat, text, quoted)
+
+    def send_media(
+        self,
+        number: str,
+        to: str,
+        data: bytes,
+        media_type: str,
+        *,
+        caption: str | None = None,
+        file_name: str | None = None,
+        mimetype: str | None = None,
+    ) -> ChatMessage:
+        """Phone ``number`` sends media: encrypted with a fresh key, filed on the media host
+        (its own upload, no HTTP), then the right message kind end-to-end encrypted to ``to``."""
+        phone = self.world.phone(number)
+        media_type = phone_media.check_media_type(media_type)
+        if caption is not None and len(caption) > MAX_TEXT:
+            raise InvalidRequest(f"caption must be at most {MAX_TEXT} characters", field="caption")
+        chat = self._chat(to)
+        if isinstance(chat, Group) and not chat.is_member(phone.number):
+            raise NotAMember(f"phone {number} is not in group {chat.jid}", field="to")
+        try:
+            encrypted, direct_path = phone_media.upload(self.media, data, media_type)
+        except MediaTooLarge as exc:
+            raise MediaTooLarge(exc.message, field="media") from None
+        message = phone_media.build_message(
+            media_type,
+            encrypted,
+            direct_path,
+            now=self.clock(),
+            caption=caption,
+            file_name=file_name,
+            mimetype=mimetype,
+        )
+        media = phone_media.attachment_of(message)
+        return self.post_office.send_content(phone, chat, message, media)
+
+    def download_media(self, number: str, message_id: str) -> tuple[ChatMessage, bytes]:
+        """The decrypted bytes of a media message phone ``number`` received or sent: fetched
+        from the media host and checked (MAC, fileEncSha256, fileSha256)."""
+        phone = self.world.phone(number)
+        message = phone.mailbox.find(message_id)
+        if message is None:
+            raise NoSuchMessage(f"phone {number} has no message {message_id}", field="id")
+        if message.media is None:
+            raise NoSuchMessage(f"message {message_id} carries no media", field="id")
+        return message, phone_media.download(self.media, message.media)
 
     def _chat(self, to: str) -> Phone | Group:
         if not isinstance(to, str) or not to.strip():

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from buzpo_nb.sandbox.groups import Group
-from buzpo_nb.sandbox.mailbox import ChatMessage, Mailbox, Status
+from buzpo_nb.sandbox.mailbox import ChatMessage, Mailbox, MediaAttachment, Status
 from buzpo_nb.sandbox.offline_queue import OfflineQueues
 from buzpo_nb.sandbox.phone_signal import PhoneSignal
 from buzpo_nb.sandbox.world import LinkedDevice, Phone, SignedPreKeyRecord, World
@@ -221,6 +221,7 @@ def _message_to_json(m: ChatMessage) -> dict[str, Any]:
         "reply_participant": m.reply_participant,
         "payload": _b64(m.payload),
         "seq": m.seq,
+        "media": m.media.to_json() if m.media is not None else None,
     }
 
 
@@ -245,6 +246,7 @@ def _message_from_json(d: dict[str, Any]) -> ChatMessage:
         reply_participant=d.get("reply_participant"),
         payload=_unb64(d.get("payload", "")),
         seq=d.get("seq", 0),
+        media=MediaAttachment.from_json(d["media"]) if d.get("media") else None,
     )
 
 
