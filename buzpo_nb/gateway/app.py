@@ -28,7 +28,12 @@ from buzpo_nb.gateway.errors import install_error_handlers
 from buzpo_nb.gateway.inbound import InboundPipeline
 from buzpo_nb.gateway.rate_limit import RateLimiter, install_rate_limiter
 from buzpo_nb.gateway.routes import ROUTERS
-from buzpo_nb.gateway.send_pipeline import MediaSender, MessageChanges, SendPipeline
+from buzpo_nb.gateway.send_pipeline import (
+    MediaSender,
+    MessageChanges,
+    SendPipeline,
+    UrlMediaSender,
+)
 from buzpo_nb.gateway.services import Services
 from buzpo_nb.gateway.sessions import SessionManager, SessionOptions
 from buzpo_nb.gateway.store import GatewayStore
@@ -54,7 +59,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """The gateway app. ``session_options`` tunes sessions (tests shorten QR timeouts);
-    ``media`` is the media sender (none yet: ``mediaUrl`` answers 501); ``clock`` is the
+    ``media`` is the media sender (default: ``UrlMediaSender`` under the URL policy); ``clock`` is the
     store's wall clock (tests move it to expire pairing codes)."""
     token = load_or_create_admin_token(settings.admin_token_path)
     options = session_options or SessionOptions.from_settings(settings)
@@ -109,6 +114,13 @@ async def running_services(
     changes = MessageChanges(store)
     inbound = InboundPipeline(store, on_receipt=changes.notify)
     manager.add_client_listener(inbound.attach)
+    if media is None:
+        media = UrlMediaSender(
+            policy,
+            max_bytes=settings.media_max_bytes,
+            timeout=settings.media_timeout,
+            max_redirects=settings.media_max_redirects,
+        )
     pipeline = SendPipeline(store, manager, media=media, changes=changes)
     svc = Services(
         store=store,

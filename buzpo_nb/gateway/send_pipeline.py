@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from buzpo_nb.client import Client, NotConnected
+from buzpo_nb.client import media_errors
+from buzpo_nb.client.media_prep import PreparedMedia, prepare_media, sniff_mimetype
 from buzpo_nb.client.errors import ClientError, ConnectionClosed
 from buzpo_nb.client.messages import (
     InvalidRecipient,
@@ -56,6 +58,7 @@ from buzpo_nb.gateway.errors import (
 )
 from buzpo_nb.gateway.formatting import DEFAULT_CHUNK_LIMIT, split_text, to_whatsapp
 from buzpo_nb.gateway.sessions import SessionManager
+from buzpo_nb.gateway.url_guard import MediaTooLarge, UrlPolicy, fetch_media
 from buzpo_nb.gateway.store import (
     GatewayStore,
     IdempotencyMismatch,
@@ -106,6 +109,84 @@ class MediaSender(Protocol):
         quote: Quote | None,
         message_id: str,
     ) -> MessageKey: ...
+
+
+def media_kind(requested: str | None, mimetype: str) -> str:
+    """``mediaType`` when given, else from the bytes: image/video/audio, or a document."""
+    if requested and requested != "media":
+        return requested
+    family = mimetype.split("/", 1)[0]
+    return family if family in ("image", "video", "audio") else "document"
+
+
+class UrlMediaSender:
+    """The ``MediaSender``: ``mediaUrl`` fetched through the URL guard (size, time and address
+    limits), checked and optimised by ``client.media_prep``, uploaded and sent by the client.
+
+    The file is fetched and prepared at submit time, so a refused, unreachable, oversize or
+    unusable file is a 4xx answer (``url_refused`` / ``media_fetch_failed`` 422,
+    ``media_too_large`` 413, ``unsupported_media`` 422), never a 202 that fails later. The
+    prepared file is kept for the worker (a few, least recent dropped first); after a restart
+    the worker fetches it again.
+    """
+
+    KEEP = 16
+
+    def __init__(
+        self, policy: UrlPolicy, *, max_bytes: int, timeout: float, max_redirects: int = 5
+    ) -> None:
+        self.policy = policy
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self.max_redirects = max_redirects
+        self._ready: dict[str, PreparedMedia] = {}
+
+    async def _prepare(self, request: SendRequest) -> PreparedMedia:
+        assert request.media_url is not None
+        fetched = await fetch_media(
+            request.media_url,
+            policy=self.policy,
+            max_bytes=self.max_bytes,
+            timeout=self.timeout,
+            max_redirects=self.max_redirects,
+        )
+        sniffed = sniff_mimetype(fetched.data[:64])
+        declared = (fetched.content_type or "").split(";", 1)[0].strip() or None
+        kind = media_kind(request.media_type, sniffed or declared or "")
+        name = fetched.url.rsplit("/", 1)[-1].split("?", 1)[0] or None
+        try:
+            return await prepare_media(fetched.data, kind, mimetype=declared, file_name=name)
+        except media_errors.MediaTooLarge as exc:
+            raise MediaTooLarge("mediaUrl", exc.limit) from None
+        except media_errors.UnsupportedMedia as exc:
+            raise Unprocessable(str(exc), field="mediaUrl", code="unsupported_media") from None
+
+    async def check(self, request: SendRequest) -> None:
+        prepared = await self._prepare(request)
+        assert request.media_url is not None
+        self._ready.pop(request.media_url, None)
+        self._ready[request.media_url] = prepared
+        while len(self._ready) > self.KEEP:
+            self._ready.pop(next(iter(self._ready)))
+
+    async def send(
+        self,
+        client: Client,
+        to: str,
+        request: SendRequest,
+        *,
+        quote: Quote | None,
+        message_id: str,
+    ) -> MessageKey:
+        assert request.media_url is not None
+        prepared = self._ready.pop(request.media_url, None)
+        if prepared is None or prepared.kind != media_kind(request.media_type, prepared.mimetype):
+            try:
+                prepared = await self._prepare(request)
+            except ApiError as exc:  # the file changed or vanished since it was accepted
+                raise MessagingError(f"mediaUrl: {exc}") from None
+        message = await client.media.build_message(prepared, caption=request.caption, quote=quote)
+        return await client.send_message(to, message, message_id=message_id)
 
 
 class MessageChanges:
