@@ -37,7 +37,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -96,6 +96,9 @@ from buzpo_nb.wa.stanzas import SERVER_ADDRESS, PairSuccess, iq
 
 log = logging.getLogger(__name__)
 
+# Takes a received message before its receipt is sent (``Client.add_message_sink``).
+MessageSink = Callable[[Message], Awaitable[None]]
+
 E = TypeVar("E")
 
 
@@ -126,6 +129,9 @@ class ClientSettings:
     # ``https://<announced host>`` / ``https://mmg.whatsapp.net``; None: WhatsApp's hosts.
     media_base_url: str | None = None
     media_timeout: float = 120.0  # per upload/download HTTP read or write
+    # How long the message sinks (``add_message_sink``) may take before a message counts as
+    # not taken: no receipt is sent and the server redelivers it on the next connection.
+    message_sink_timeout: float = 30.0
     config: ClientConfig = field(default_factory=ClientConfig)
 
 
@@ -181,6 +187,7 @@ class Client:
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
         self._stanza_handlers: dict[str, StanzaHandler] = {}
+        self._message_sinks: list[MessageSink] = []
         self._pre_key_lock = asyncio.Lock()
         self._creds_lock = asyncio.Lock()
         self._qr: QrRotation | None = None
@@ -327,6 +334,36 @@ class Client:
                     await stream.next()
         finally:
             stream.close()
+
+    def add_message_sink(self, sink: MessageSink) -> Callable[[], None]:
+        """Make ``sink`` (async) take every received message before WhatsApp hears we have it.
+
+        The delivery receipt of a message is sent only after every sink returned: a sink that
+        stores the message durably makes "acknowledged" mean "kept". A sink that raises or
+        takes longer than ``message_sink_timeout`` leaves the message without a receipt, so
+        the server redelivers it on the next connection (the decrypted content is kept in the
+        auth folder until then, since the Signal session has already moved on). Sinks see a
+        redelivered message again: they must be idempotent (by ``message.id``). Returns a
+        remover.
+        """
+        self._message_sinks.append(sink)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._message_sinks.remove(sink)
+
+        return remove
+
+    async def _sink_message(self, message: Message) -> bool:
+        """Hand ``message`` to every sink; False if one failed or timed out (no receipt)."""
+        try:
+            async with asyncio.timeout(self.settings.message_sink_timeout):
+                for sink in list(self._message_sinks):
+                    await sink(message)
+        except Exception:
+            log.exception("a message sink did not take message %s", message.id)
+            return False
+        return True
 
     def _emit(self, event: Event) -> None:
         self._bus.emit(event)

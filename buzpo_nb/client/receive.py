@@ -7,9 +7,12 @@ For each incoming ``message`` stanza (protocol-map §5.4, Baileys ``handleMessag
 2. decrypt every ``enc``: ``pkmsg``/``msg`` with the pairwise session, ``skmsg`` with the
    author's sender key; strip the pad, parse, unwrap a DeviceSentMessage, and learn any
    SenderKeyDistributionMessage it carries;
-3. on success emit ``MessageReceived``, then send a **receipt** (which doubles as the ack): no
+3. on success emit ``MessageReceived`` and await the client's message sinks (a durable store:
+   ``Client.add_message_sink``), then send a **receipt** (which doubles as the ack): no
    type when the client sends active receipts, ``inactive`` otherwise, ``sender`` for copies
-   from our own devices, ``peer_msg`` for peer messages;
+   from our own devices, ``peer_msg`` for peer messages. With sinks, the decrypted content is
+   kept in the auth folder until the receipt is out, so a redelivery after a crash (a replay
+   for Signal) is handed to the sinks again; a failing sink means no receipt (redelivery);
 4. on failure ask for a retry and ack with ``error=500``; a replayed message (key already used)
    is only acked.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -56,6 +60,10 @@ if TYPE_CHECKING:
     from buzpo_nb.client.messaging import Messaging
 
 log = logging.getLogger(__name__)
+
+# Auth-folder files (``buzpo-inbound-<hash>.json``) holding decrypted messages whose receipt is
+# not sent yet (only with message sinks); Baileys ignores them.
+KEPT_CATEGORY = "buzpo-inbound"
 
 
 class UnknownEncryption(DecodeError):
@@ -138,12 +146,20 @@ async def handle_message(m: Messaging, conn: Connection, node: Node) -> None:
             await retry.request_retry(m, node, envelope)
         await _send(conn, ack(node, error=NACK_UNHANDLED))
         return
-    if not decrypted:  # every part was a replay: already handled once
-        await _send(conn, ack(node))
-        return
+    sinks = bool(m.client._message_sinks)
+    kept = False
+    if not decrypted:  # every part was a replay: handled once, maybe never taken by the sinks
+        found = await _kept_content(m, envelope) if sinks else None
+        if found is None:
+            await _send(conn, ack(node))
+            return
+        content, kept = found, True
+    elif sinks and content_field(content) is not None:
+        # The session has moved on (durably): a redelivery would be a replay we cannot decrypt,
+        # so the content is kept until the receipt is out.
+        await _keep_content(m, envelope, content)
+        kept = True
 
-    # Published before the receipt: the session has moved on, so if the connection dies now the
-    # server's redelivery is a replay we can only ack; the application must already have it.
     if content_field(content) is not None:  # else only bookkeeping (a bare sender key)
         m.recent.add(
             envelope.id,
@@ -152,8 +168,41 @@ async def handle_message(m: Messaging, conn: Connection, node: Node) -> None:
             from_me=envelope.from_me,
             participant=key.participant,
         )
-        m.client._emit(MessageReceived(_message_of(m, envelope, key, content)))
+        message = _message_of(m, envelope, key, content)
+        m.client._emit(MessageReceived(message))
+        # The sinks (a durable store) take it before the receipt: if one fails, no receipt,
+        # and the server redelivers it on the next connection.
+        if sinks and not await m.client._sink_message(message):
+            return
     await _send(conn, _delivery_receipt(m, node, envelope))
+    if kept:
+        await _keep_content(m, envelope, None)
+
+
+def _kept_name(envelope: IncomingMessage) -> str:
+    raw = f"{envelope.chat}|{envelope.id}|{envelope.author}".encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+async def _keep_content(
+    m: Messaging, envelope: IncomingMessage, content: waproto.Message | None
+) -> None:
+    """Durably keep (or, for None, drop) a decrypted message until its receipt is sent."""
+    value = None if content is None else {"content": content.SerializeToString()}
+    await m.client.store.set({KEPT_CATEGORY: {_kept_name(envelope): value}})
+
+
+async def _kept_content(m: Messaging, envelope: IncomingMessage) -> waproto.Message | None:
+    name = _kept_name(envelope)
+    value = (await m.client.store.get(KEPT_CATEGORY, [name])).get(name)
+    if not isinstance(value, dict) or not isinstance(value.get("content"), bytes):
+        return None
+    content = waproto.Message()
+    try:
+        content.ParseFromString(value["content"])
+    except Exception:
+        return None
+    return content
 
 
 async def _decrypt_part(

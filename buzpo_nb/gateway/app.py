@@ -59,8 +59,8 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """The gateway app. ``session_options`` tunes sessions (tests shorten QR timeouts);
-    ``media`` is the media sender (default: ``UrlMediaSender`` under the URL policy); ``clock`` is the
-    store's wall clock (tests move it to expire pairing codes)."""
+    ``media`` is the media sender (default: ``UrlMediaSender`` under the URL policy);
+    ``clock`` is the store's wall clock (tests move it to expire pairing codes)."""
     token = load_or_create_admin_token(settings.admin_token_path)
     options = session_options or SessionOptions.from_settings(settings)
 
@@ -112,7 +112,7 @@ async def running_services(
         check_webhook_url=check_webhook_url,
     )
     changes = MessageChanges(store)
-    inbound = InboundPipeline(store, on_receipt=changes.notify)
+    inbound = InboundPipeline(store, on_receipt=changes.notify, hold=settings.hold_inbound)
     manager.add_client_listener(inbound.attach)
     if media is None:
         media = UrlMediaSender(

@@ -102,6 +102,10 @@ class GatewaySettings:
     rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     log_level: str = "info"
+    # Test only (``BUZPO_TEST_HOLD_INBOUND=1``): each inbound message is announced on stdout
+    # (``inbound held <waId>``) and never taken, so a test can kill -9 the gateway between
+    # WhatsApp delivering a message and the gateway storing it.
+    hold_inbound: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
@@ -143,6 +147,8 @@ class GatewaySettings:
             values["wa_url"] = env["BUZPO_WA_URL"]
         if "BUZPO_ALLOW_PRIVATE_URLS" in env:
             values["allow_private_urls"] = env_flag(env["BUZPO_ALLOW_PRIVATE_URLS"])
+        if "BUZPO_TEST_HOLD_INBOUND" in env:
+            values["hold_inbound"] = env_flag(env["BUZPO_TEST_HOLD_INBOUND"])
         if env.get("BUZPO_RATE_LIMIT"):
             values["rate_limit"] = parse_rate_limit(env["BUZPO_RATE_LIMIT"])
         known = {f.name for f in fields(cls)}

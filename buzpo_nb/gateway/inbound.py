@@ -1,11 +1,14 @@
 """What happens to what WhatsApp sends a session: messages through dmPolicy into the store (and
 ``message_received``), receipts onto our sent messages' status.
 
-The client emits ``MessageReceived`` and ``ReceiptUpdate`` synchronously from its receive loop;
-this module queues them and handles them one at a time per gateway, in arrival order, so a
-receipt can never overtake the message it is about and the store sees one writer. A message is
-written together with its webhook event (one transaction, ``store.record_received_message``), so
-a receiver gets exactly the messages the gateway knows about.
+Messages come through the client's message sink (``Client.add_message_sink``): the client
+waits until the message is stored (or dropped by dmPolicy) before it sends WhatsApp the delivery
+receipt, so an acknowledged message is never lost; if storing fails, no receipt is sent and the
+server redelivers it (storage is idempotent by WhatsApp id). ``ReceiptUpdate`` events come from
+the client's event bus. Both are queued and handled one at a time per gateway, in arrival order,
+so a receipt can never overtake the message it is about and the store sees one writer. A message
+is written together with its webhook event (one transaction, ``store.record_received_message``),
+so a receiver gets exactly the messages the gateway knows about.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +46,7 @@ class _Item:
     session_id: str
     client: Client
     event: MessageReceived | ReceiptUpdate
+    taken: asyncio.Future[None] | None = None  # a message: resolved once stored (or dropped)
 
 
 class InboundPipeline:
@@ -54,8 +59,10 @@ class InboundPipeline:
         *,
         on_receipt: Callable[[], None] | None = None,
         new_code: Callable[[], str] = dm_policy.new_pairing_code,
+        hold: bool = False,
     ) -> None:
         self.store = store
+        self._hold = hold  # test only: see ``GatewaySettings.hold_inbound``
         self._on_receipt = on_receipt
         self._new_code = new_code
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
@@ -71,7 +78,17 @@ class InboundPipeline:
             self._idle.clear()
             self._queue.put_nowait(_Item(session_id, client, event))
 
-        client.on(MessageReceived, put)
+        async def take(message: Message) -> None:
+            """The client's sink: returns once the message is stored; raises if it was not."""
+            if self._hold:
+                print(f"inbound held {message.id}", file=sys.stdout, flush=True)
+                await asyncio.Event().wait()  # never taken: the test kills the process
+            taken = asyncio.get_running_loop().create_future()
+            self._idle.clear()
+            self._queue.put_nowait(_Item(session_id, client, MessageReceived(message), taken))
+            await asyncio.shield(taken)
+
+        client.add_message_sink(take)
         client.on(ReceiptUpdate, put)
 
     async def start(self) -> None:
@@ -104,6 +121,7 @@ class InboundPipeline:
             item = await self._queue.get()
             if item is None:
                 return
+            failure: BaseException | None = None
             try:
                 if isinstance(item.event, MessageReceived):
                     await self._message(item.session_id, item.client, item.event.message)
@@ -111,8 +129,14 @@ class InboundPipeline:
                     await self._receipt(item.session_id, item.event)
             except SessionNotFound:
                 log.debug("session %s is gone; dropping an inbound event", item.session_id)
-            except (StoreError, ClientError, BuzpoError, OSError):
+            except (StoreError, ClientError, BuzpoError, OSError) as exc:
                 log.exception("session %s: inbound event failed", item.session_id)
+                failure = exc
+            if item.taken is not None and not item.taken.done():
+                if failure is None:
+                    item.taken.set_result(None)
+                else:  # the client sends no receipt: WhatsApp redelivers the message
+                    item.taken.set_exception(failure)
             if isinstance(item.event, MessageReceived):
                 self.messages_handled += 1
             changed, self._changed = self._changed, asyncio.Event()

@@ -36,10 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from buzpo_nb.client import Client, NotConnected
-from buzpo_nb.client import media_errors
-from buzpo_nb.client.media_prep import PreparedMedia, prepare_media, sniff_mimetype
+from buzpo_nb.client import Client, NotConnected, media_errors
 from buzpo_nb.client.errors import ClientError, ConnectionClosed
+from buzpo_nb.client.media_prep import PreparedMedia, prepare_media, sniff_mimetype
 from buzpo_nb.client.messages import (
     InvalidRecipient,
     MessageKey,
@@ -58,7 +57,6 @@ from buzpo_nb.gateway.errors import (
 )
 from buzpo_nb.gateway.formatting import DEFAULT_CHUNK_LIMIT, split_text, to_whatsapp
 from buzpo_nb.gateway.sessions import SessionManager
-from buzpo_nb.gateway.url_guard import MediaTooLarge, UrlPolicy, fetch_media
 from buzpo_nb.gateway.store import (
     GatewayStore,
     IdempotencyMismatch,
@@ -67,6 +65,7 @@ from buzpo_nb.gateway.store import (
     MessageNotFound,
     StoreError,
 )
+from buzpo_nb.gateway.url_guard import MediaTooLarge, UrlPolicy, fetch_media
 from buzpo_nb.wa.addressing import parse_recipient
 from buzpo_nb.wa.errors import BuzpoError
 from buzpo_nb.wa.jid import GROUP, Jid
