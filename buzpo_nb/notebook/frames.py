@@ -50,7 +50,8 @@ def e164(jid: str | None) -> str | None:
 
 
 def _utc(values: Iterable[float]) -> pd.Series:
-    return pd.to_datetime(pd.Series(list(values), dtype="float64"), unit="s", utc=True)
+    stamps = pd.to_datetime(pd.Series(list(values), dtype="float64"), unit="s", utc=True)
+    return stamps.astype("datetime64[ns, UTC]")  # one unit whatever the pandas version
 
 
 def _since_cutoff(since: Any) -> pd.Timestamp | None:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from buzpo_nb.notebook.sandbox_handle import Phone, SandboxHandle
 
 T = TypeVar("T")
+RESTART_REQUIRED = 515  # the normal restart right after linking, not an error
 Listener = Callable[[str, Any], None]
 
 log = logging.getLogger("buzpo.notebook")
@@ -116,7 +117,7 @@ class Session:
             self.will_reconnect = event.will_reconnect
             if event.state == "open":
                 self.qr = self.pairing_code = None
-            if event.reason_code:
+            if event.reason_code and event.reason_code != RESTART_REQUIRED:
                 self.last_error = f"{event.reason_code} {event.reason or ''}".strip()
             record = EventRecord(
                 now, self.name, "ConnectionUpdate", event.state, event.reason_code, event.reason
@@ -278,7 +279,9 @@ class Session:
         key = await self.client.send_text(to, text, reply_to=quote)
         me = self.client.me
         sender = f"{str(me.jid).split('@')[0].split(':')[0]}@s.whatsapp.net" if me else ""
-        self._store(record_sent(key, sender, text, self._clock(), reply_to))
+        self._store(
+            record_sent(key, sender, text, float(int(self._clock())), reply_to)
+        )  # WhatsApp: seconds
         self._notify("message", key)
         return key
 

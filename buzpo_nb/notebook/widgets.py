@@ -187,7 +187,8 @@ class MessagesWidget(widgets.VBox, _Live):
             self.chat.value = current if current in options else ALL_CHATS
         if self.chat.value != ALL_CHATS:
             records = [r for r in records if r.chat == self.chat.value]
-        shown = sorted(records, key=lambda r: r.timestamp, reverse=True)[: self.limit]
+        # newest first; same-second messages (WhatsApp times are seconds) by arrival, reversed
+        shown = list(reversed(records))[: self.limit]
         self.rows = [
             (
                 datetime.fromtimestamp(r.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S"),
