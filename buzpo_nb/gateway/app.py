@@ -117,9 +117,9 @@ async def running_services(
     if media is None:
         media = UrlMediaSender(
             policy,
-            max_bytes=settings.media_max_bytes,
-            timeout=settings.media_timeout,
-            max_redirects=settings.media_max_redirects,
+            max_bytes=settings.limits.media_max_bytes,
+            timeout=settings.limits.media_timeout,
+            max_redirects=settings.limits.media_max_redirects,
         )
     pipeline = SendPipeline(store, manager, media=media, changes=changes)
     svc = Services(
