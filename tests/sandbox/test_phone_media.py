@@ -8,6 +8,7 @@ after checking MAC and hashes. Bad input and bad blobs answer JSON errors naming
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from buzpo_nb.sandbox import SandboxServer
+from buzpo_nb.sandbox.state import world_from_json, world_to_json
 
 A, B, C = "15550001111", "15550002222", "15550003333"
 
@@ -157,3 +159,15 @@ async def test_download_of_a_text_or_unknown_message_is_404(http: httpx.AsyncCli
     text = await http.get(f"/sandbox/phones/{B}/messages/{sent['id']}/media")
     assert text.status_code == 404 and text.json()["field"] == "id"
     assert (await http.get(f"/sandbox/phones/{B}/messages/nope/media")).status_code == 404
+
+
+async def test_received_media_survives_a_state_round_trip(http: httpx.AsyncClient) -> None:
+    server: SandboxServer = http.server  # type: ignore[attr-defined]
+    body = {"to": B, "media": base64.b64encode(b"voice").decode(), "mediaType": "ptt"}
+    sent = (await _send(http, A, body)).json()
+    world = server.world
+    again = world_from_json(json.loads(json.dumps(world_to_json(world))))
+    before = world.phones[B].mailbox.find(sent["id"])
+    after = again.phones[B].mailbox.find(sent["id"])
+    assert before is not None and after is not None and after.media == before.media
+    assert after.media is not None and after.media.media_type == "ptt"
