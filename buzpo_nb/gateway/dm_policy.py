@@ -3,7 +3,9 @@
 A gateway number is usually a bot: anyone who learns the number could otherwise make it act
 (answer, spend LLM tokens, forward data). The default policy, ``pairing``, gives an unknown
 sender a short code once; the owner approves the code, and only then are that sender's messages
-(including the ones held meanwhile) delivered as ``message_received``. ``allowlist`` accepts only
+(including the ones held meanwhile) delivered as ``message_received``. A contact the owner
+wrote to first (a 1:1 message sent through the gateway) counts as approved: the store approves
+it when the message is sent, so their reply is delivered at once. ``allowlist`` accepts only
 ``allowFrom`` numbers, ``open`` everyone, ``disabled`` nobody. Groups are never filtered here
 (group membership is the owner's own decision), nor are our own messages from other devices.
 

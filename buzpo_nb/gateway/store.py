@@ -37,7 +37,8 @@ Public API (all ``async`` unless noted)
   ``mark_message_sent``, ``mark_message_failed``, ``record_receipt``, ``get_message``,
   ``find_message_by_wa_id``, ``list_messages``, ``receipts``.
 - dmPolicy pairing: ``create_pairing_request``, ``list_pairing_requests``,
-  ``approve_pairing``, ``is_sender_approved``.
+  ``approve_pairing``, ``is_sender_approved`` (``mark_message_sent`` to a 1:1 chat approves
+  that contact too: the owner wrote first).
 - Outbox (used by ``webhooks.WebhookOutbox``): ``pending_heads``, ``next_delivery``,
   ``record_attempt``, ``deliveries``, ``delivery``, ``attempts``, ``replay_event``.
 - Metrics: ``counts() -> StoreCounts``.
@@ -91,6 +92,8 @@ MessageStatus = Literal["queued", "sent", "delivered", "read", "failed", "receiv
 # "read" changes nothing); "failed" is final.
 _STATUS_RANK: Final = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
 _RECEIPT_STATUS: Final = {"delivery": "delivered", "read": "read", "played": "read"}
+# Chats with one person (phone number or LID): a message sent there approves the contact.
+_DIRECT_CHAT_SERVERS: Final = ("@s.whatsapp.net", "@lid")
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -1275,6 +1278,14 @@ class _Tx:
         )
         message = self.require_message(message_id)
         self.record_event(message.session_id, ev.MESSAGE_SENT, message.event_data())
+        if message.chat.endswith(_DIRECT_CHAT_SERVERS):
+            # dmPolicy pairing: the owner wrote to this contact first, so their replies are
+            # wanted; nothing to ask anyone (an approval as if a pairing code was approved).
+            self.conn.execute(
+                "INSERT OR IGNORE INTO approved_senders (session_id, sender, approved_at)"
+                " VALUES (?, ?, ?)",
+                (message.session_id, message.chat, self.now),
+            )
         return message
 
     def mark_message_failed(self, message_id: str, reason: str) -> Message:

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TIMEOUT, Linked, fast_sessions, gateway_settings, link_session, new_number
+from conftest import (
+    TIMEOUT,
+    Linked,
+    fast_sessions,
+    gateway_settings,
+    link_session,
+    new_api_key,
+    new_number,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -241,3 +249,28 @@ async def test_groups_are_not_filtered(
     await chat.say(member, "hello team", to=group.jid)
     assert await chat.delivered() == ["hello team"]
     assert chat.replies_to(member) == []
+
+
+async def test_pairing_allows_a_contact_the_owner_wrote_to_first(
+    api: httpx.AsyncClient, gateway: GatewayServer, sandbox: SandboxServer
+) -> None:
+    """An outbound 1:1 send approves its recipient: their reply is delivered, no code is sent
+    to them and nothing waits for the owner. A stranger is still asked for a code."""
+    chat = await _chat(api, gateway, sandbox)
+    contact, stranger = chat.phone(), chat.phone()
+    auth = {"Authorization": f"Bearer {await new_api_key(api)}"}
+    accepted = await api.post(
+        "/api/v1/messages", headers=auth, json={"to": f"+{contact}", "text": "your order shipped"}
+    )
+    assert accepted.status_code == 202, accepted.text
+    changes = gateway.services.send.changes
+    await changes.wait(accepted.json()["id"], lambda m: m.status != "queued", TIMEOUT)
+    await _wait_reply(chat, contact, 1)
+
+    await chat.say(contact, "thanks!")
+    await chat.say(stranger, "who is this?")
+    assert await chat.delivered() == ["thanks!"]
+    assert await chat.stored() == [("thanks!", False), ("who is this?", True)]
+    assert chat.replies_to(contact) == ["your order shipped"]  # no pairing code
+    pending = (await api.get(f"/api/sessions/{chat.linked.id}/pairing")).json()
+    assert [p["sender"] for p in pending] == [f"{stranger}@s.whatsapp.net"]
