@@ -28,6 +28,20 @@ def events_df() -> pd.DataFrame:
     return events_frame(event_records())
 
 
+def demo_history(seed: int = 7, **options: Any) -> pd.DataFrame:
+    """A generated, deterministic week of chats as a messages DataFrame (see ``demo.py``)."""
+    from buzpo_nb.notebook.demo import demo_history as make
+
+    return make(seed, **options)
+
+
+def messages_frame(records: Any, **filters: Any) -> pd.DataFrame:
+    """Message records (``session.messages()``) as the typed DataFrame."""
+    from buzpo_nb.notebook.frames import messages_frame as make
+
+    return make(records, **filters)
+
+
 def qr_widget(session: Session, **options: Any) -> Any:
     from buzpo_nb.notebook.widgets import QrWidget
 
@@ -52,8 +66,10 @@ __all__ = [
     "ServerHandle",
     "Session",
     "WebhookInbox",
+    "demo_history",
     "events_df",
     "get_runtime",
+    "messages_frame",
     "messages_widget",
     "qr_widget",
     "sandbox",
