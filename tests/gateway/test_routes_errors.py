@@ -195,15 +195,16 @@ async def test_send_needs_a_session(
     assert r.status_code == 202
 
 
-async def test_media_is_refused_until_it_exists(
+async def test_media_url_that_cannot_be_fetched_is_refused_before_anything_is_stored(
     api: httpx.AsyncClient, gateway: GatewayServer, sandbox: SandboxServer
 ) -> None:
-    """Media sending comes with issue C: until then a clear 501, never a fake success."""
+    """Media is fetched at submit time (issue C): a URL the guard cannot use is a 4xx, never
+    an accepted message that fails later (sending itself: test_media_send.py)."""
     await link_session(api, gateway, sandbox)
     auth = {"Authorization": f"Bearer {await new_api_key(api)}"}
-    body = {"to": "+15551234567", "mediaUrl": "https://example.com/a.png", "mediaType": "image"}
-    error = assert_error(await api.post("/api/v1/messages", json=body, headers=auth), 501)
-    assert error["code"] == "media_not_available" and error["field"] == "mediaUrl"
+    body = {"to": "+15551234567", "mediaUrl": "https://nowhere.invalid/a.png", "mediaType": "image"}
+    error = assert_error(await api.post("/api/v1/messages", json=body, headers=auth), 422)
+    assert error["code"] == "url_refused" and error["field"] == "mediaUrl"
     assert await gateway.services.store.list_messages() == []
 
 
