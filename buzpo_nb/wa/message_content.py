@@ -28,6 +28,11 @@ from buzpo_nb.wa.signal.padding import pad_random_max16, unpad_random_max16
 _NOT_CONTENT = frozenset(
     {"senderKeyDistributionMessage", "messageContextInfo", "deviceSentMessage"}
 )
+# FutureProofMessage wrappers newer clients put around the real content (Baileys' own
+# ``normalizeMessageContent`` peels the same ones): a document with a caption, view-once and
+# disappearing messages, edits.
+_WRAPPERS = ("documentWithCaptionMessage", "viewOnceMessage", "ephemeralMessage", "editedMessage")
+_MAX_WRAPPING = 5  # real messages nest one or two deep; a bound keeps hostile input cheap
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,7 @@ def text_message(text: str, *, quote: Quote | None = None) -> waproto.Message:
 def quoted_copy(message: waproto.Message) -> waproto.Message:
     """The quoted content as Baileys embeds it: only the content field, its contextInfo dropped
     (a quote of a quote does not nest), wrappers unwrapped."""
-    message = unwrap_device_sent(message)[0]
+    message = unwrap_content(unwrap_device_sent(message)[0])
     out = waproto.Message()
     name = content_field(message)
     if name is None:
@@ -77,9 +82,25 @@ def quoted_copy(message: waproto.Message) -> waproto.Message:
     return out
 
 
+def unwrap_content(message: waproto.Message) -> waproto.Message:
+    """The message inside any FutureProofMessage wrappers (the message itself if none)."""
+    for _ in range(_MAX_WRAPPING):
+        for name in _WRAPPERS:
+            if message.HasField(name) and getattr(message, name).HasField("message"):
+                message = getattr(message, name).message
+                break
+        else:
+            return message
+    return message
+
+
 def content_field(message: waproto.Message) -> str | None:
     """The name of the field holding the message's content (``conversation``,
-    ``extendedTextMessage``, ``imageMessage``...), None for pure bookkeeping messages."""
+    ``extendedTextMessage``, ``imageMessage``...), None for pure bookkeeping messages.
+
+    Callers pass a message already through :func:`unwrap_content` when they then read the field;
+    the readers below do that themselves.
+    """
     for field, _ in message.ListFields():
         if field.name not in _NOT_CONTENT:
             return field.name
@@ -88,6 +109,7 @@ def content_field(message: waproto.Message) -> str | None:
 
 def message_text(message: waproto.Message) -> str | None:
     """The text a person would read: the conversation, extended text, or a media caption."""
+    message = unwrap_content(message)
     if message.HasField("conversation"):
         return message.conversation
     if message.HasField("extendedTextMessage"):
@@ -101,6 +123,7 @@ def message_text(message: waproto.Message) -> str | None:
 
 def context_info(message: waproto.Message) -> waproto.ContextInfo | None:
     """The content's ``contextInfo`` (quotes, mentions), if it has one."""
+    message = unwrap_content(message)
     name = content_field(message)
     if name is None or name == "conversation":
         return None
@@ -112,6 +135,7 @@ def context_info(message: waproto.Message) -> waproto.ContextInfo | None:
 
 def media_type(message: waproto.Message) -> str | None:
     """The ``mediatype`` attribute of each ``enc`` (Baileys ``getMediaType``), None for text."""
+    message = unwrap_content(message)
     if message.HasField("imageMessage"):
         return "image"
     if message.HasField("videoMessage"):
