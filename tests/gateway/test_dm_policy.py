@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import (
+from gateway_support import (
     TIMEOUT,
     Linked,
     fast_sessions,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TIMEOUT, new_number
 from fixtures_infra import WebhookReceiver
+from gateway_support import TIMEOUT, new_number
 from serve_process import serve
 
 from buzpo_nb.gateway.store import GatewayStore

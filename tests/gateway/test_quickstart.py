@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TIMEOUT, new_api_key, new_number
 from fixtures_infra import Received, WebhookReceiver, reserve_port
+from gateway_support import TIMEOUT, new_api_key, new_number
 from serve_process import serve_args
 
 from buzpo_nb.gateway.server import GatewayServer

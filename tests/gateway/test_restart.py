@@ -9,8 +9,15 @@ import signal
 from pathlib import Path
 
 import httpx
-from conftest import TIMEOUT, fast_sessions, gateway_settings, link_session, new_api_key, new_number
 from fixtures_infra import WebhookReceiver
+from gateway_support import (
+    TIMEOUT,
+    fast_sessions,
+    gateway_settings,
+    link_session,
+    new_api_key,
+    new_number,
+)
 from serve_process import serve
 
 from buzpo_nb.gateway.server import GatewayServer

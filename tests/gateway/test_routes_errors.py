@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from conftest import Linked, assert_error, link_session, new_api_key
+from gateway_support import Linked, assert_error, link_session, new_api_key
 
 from buzpo_nb.gateway.server import GatewayServer
 from buzpo_nb.sandbox import SandboxServer

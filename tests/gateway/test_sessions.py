@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import (
+from gateway_support import (
     TIMEOUT,
     assert_error,
     fast_sessions,
