@@ -27,7 +27,7 @@ from buzpo_nb.gateway.dm_policy import PairingBook
 from buzpo_nb.gateway.errors import install_error_handlers
 from buzpo_nb.gateway.inbound import InboundPipeline
 from buzpo_nb.gateway.rate_limit import RateLimiter, install_rate_limiter
-from buzpo_nb.gateway.routes import ROUTERS
+from buzpo_nb.gateway.routes import ROUTERS, dashboard
 from buzpo_nb.gateway.send_pipeline import (
     MediaSender,
     MessageChanges,
@@ -87,6 +87,7 @@ def create_app(
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(dashboard.router)
     return app
 
 

@@ -1,0 +1,75 @@
+"""Helpers for the dashboard tests (a module name no other test folder uses)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from buzpo_nb.client import ClientSettings
+from buzpo_nb.gateway.config import GatewaySettings, RateLimitSettings, WebhookSettings
+from buzpo_nb.gateway.sessions import SessionOptions
+from buzpo_nb.sandbox import SandboxServer
+
+TIMEOUT = 15.0
+_numbers = itertools.count(15558000001)
+
+
+def new_number() -> str:
+    return str(next(_numbers))
+
+
+def dashboard_settings(home: Path, sandbox: SandboxServer, **changes: Any) -> GatewaySettings:
+    values: dict[str, Any] = {
+        "home": home,
+        "port": 0,
+        "wa_url": sandbox.ws_url,
+        "allow_private_urls": True,
+        "webhooks": WebhookSettings(retry_delays=(0.05, 0.1), jitter=0.0, timeout=5.0),
+        "rate_limit": RateLimitSettings(enabled=False),
+        "log_level": "warning",
+    }
+    values.update(changes)
+    return GatewaySettings(**values)
+
+
+def dashboard_sessions(settings: GatewaySettings) -> SessionOptions:
+    return SessionOptions.from_settings(
+        settings,
+        client=ClientSettings(qr_first_timeout=20.0, qr_timeout=20.0, connect_timeout=5.0),
+        qr_rounds=2,
+        qr_wait=5.0,
+        watchdog_interval=0,
+    )
+
+
+class SseReader:
+    """Reads ``event:``/``data:`` blocks from an open ``text/event-stream`` response."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._lines: AsyncIterator[str] = response.aiter_lines()
+
+    async def next(self) -> tuple[str, dict[str, Any]]:
+        kind, data = "message", ""
+        async for line in self._lines:
+            if line == "":
+                if data:
+                    return kind, json.loads(data)
+                kind = "message"
+                continue
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:"):
+                data += line[5:].strip()
+        raise EOFError("the stream ended")
+
+    async def until(self, kind: str, predicate: Any = None) -> dict[str, Any]:
+        """The next ``kind`` event whose data satisfies ``predicate``."""
+        while True:
+            got, data = await self.next()
+            if got == kind and (predicate is None or predicate(data)):
+                return data
