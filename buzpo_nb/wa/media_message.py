@@ -13,7 +13,7 @@ from typing import Any, Final
 from buzpo_nb.wa.binary import Node
 from buzpo_nb.wa.errors import DecodeError, ProtocolError
 from buzpo_nb.wa.media_crypto import MediaEncryptionResult
-from buzpo_nb.wa.message_content import Quote, quoted_copy
+from buzpo_nb.wa.message_content import Quote, quoted_copy, unwrap_content
 from buzpo_nb.wa.proto import wa_pb2 as waproto
 
 # Kinds ``send_media`` accepts, and the Message field each becomes.
@@ -195,7 +195,12 @@ def _opt(m: Any, attr: str) -> Any:
 
 
 def media_info(message: waproto.Message) -> MediaInfo | None:
-    """The media part of a message, None when it carries no media."""
+    """The media part of a message, None when it carries no media.
+
+    Wrappers are peeled first: Baileys sends a document with a caption as
+    ``documentWithCaptionMessage``, view-once media inside ``viewOnceMessage``.
+    """
+    message = unwrap_content(message)
     for name, kind in _FIELD_KIND.items():
         if not message.HasField(name):
             continue

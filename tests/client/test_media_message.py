@@ -176,3 +176,20 @@ def test_download_url_rule_and_rewrite() -> None:
     assert download_url(info("https://other.test/x", None)) == "https://other.test/x"
     with pytest.raises(MediaMessageError):
         download_url(info(None, None))
+
+
+def test_wrapped_document_with_caption_is_read() -> None:
+    enc = encrypt_media(b"x", "document")
+    inner = media_message(
+        "document",
+        enc,
+        url=URL,
+        direct_path=DIRECT,
+        details=MediaDetails("application/pdf", caption="see", file_name="a.pdf"),
+        media_key_timestamp=0,
+    )
+    wrapped = inner.__class__()
+    wrapped.documentWithCaptionMessage.message.CopyFrom(inner)
+    info = media_info(wrapped)
+    assert info is not None
+    assert (info.media_type, info.caption, info.file_name) == ("document", "see", "a.pdf")
