@@ -1,1 +1,1 @@
-"""The web dashboard\x27s static files (``static/``), served by ``routes/dashboard.py``."""
+"""The web dashboard's static files (``static/``), served by ``routes/dashboard.py``."""

@@ -258,6 +258,9 @@ async function sessionPage(id) {
             { class: "meta" },
             `${m.direction === "incoming" || m.direction === "in" ? m.sender || m.chat : m.to} · ${when(m.createdAt)} `,
             tick ? h("span", { class: `tick-${m.status}`, "aria-label": label, title: label, "data-status": m.status }, tick) : "",
+            m.direction === "in"
+              ? h("button", { type: "button", class: "link", onclick: () => replyTo(m) }, "Reply")
+              : "",
           ),
         );
       }),
@@ -272,12 +275,22 @@ async function sessionPage(id) {
     h("div", {}, h("button", { type: "submit" }, "Send")),
   );
   const composeErr = h("p", { class: "error", role: "alert" });
+  const replyNote = h("p", { class: "muted", "aria-live": "polite" });
+  let replyToId = null;
+  function replyTo(m) {
+    replyToId = m.id;
+    compose.to.value = (m.sender || m.chat).split("@")[0].split(":")[0];
+    replyNote.textContent = `Replying to: ${(m.text || "").slice(0, 60)}`;
+    compose.text.focus();
+  }
   compose.addEventListener("submit", async (e) => {
     e.preventDefault();
     composeErr.textContent = "";
     try {
-      await api(`/api/sessions/${id}/send?internal=1`, { method: "POST", body: { to: compose.to.value, text: compose.text.value } });
+      await api(`/api/sessions/${id}/send?internal=1`, { method: "POST", body: { to: compose.to.value, text: compose.text.value, replyToId: replyToId ?? undefined } });
       compose.text.value = "";
+      replyToId = null;
+      replyNote.textContent = "";
       await loadMessages();
     } catch (err) {
       composeErr.textContent = err.message;
@@ -297,6 +310,7 @@ async function sessionPage(id) {
         h("h2", { id: "msg-h" }, "Messages"),
         list,
         h("h2", {}, "Compose"),
+        replyNote,
         compose,
         composeErr,
       ),
