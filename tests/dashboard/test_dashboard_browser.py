@@ -123,9 +123,8 @@ async def test_link_compose_reply_keys_and_webhooks_in_chromium(
 
     await page.evaluate("window.__sameDocument = true")
     sid = page.url.rsplit("/", 1)[-1]
-    async with httpx.AsyncClient(
-        base_url=gw.url, timeout=TIMEOUT, headers={"Authorization": f"Bearer {gw.admin_token.value}"}
-    ) as api:
+    auth = {"Authorization": f"Bearer {gw.admin_token.value}"}
+    async with httpx.AsyncClient(base_url=gw.url, timeout=TIMEOUT, headers=auth) as api:
         # A new QR (here forced by a refresh) replaces the shown one with no reload.
         first = await qr.get_attribute("src")
         state = (await api.post(f"/api/sessions/{sid}/qr?refresh=1")).json()
@@ -155,13 +154,13 @@ async def test_link_compose_reply_keys_and_webhooks_in_chromium(
         # The phone replies; it appears live.
         sandbox.sandbox.send_message(friend, number, "Thanks, got it")
         await expect(page.locator("li.msg.in", has_text="Thanks, got it")).to_be_visible()
-        await expect(out.locator("[data-status]")).to_have_attribute(
-            "data-status", "delivered"
-        )
+        await expect(out.locator("[data-status]")).to_have_attribute("data-status", "delivered")
         # Reply to it from its message (keyboard reachable button).
-        await page.locator("li.msg.in", has_text="Thanks, got it").get_by_role(
-            "button", name="Reply"
-        ).click()
+        await (
+            page.locator("li.msg.in", has_text="Thanks, got it")
+            .get_by_role("button", name="Reply")
+            .click()
+        )
         await expect(page.get_by_label("To (number)")).to_have_value(friend)
         await page.keyboard.type("You are welcome")
         await page.get_by_role("button", name="Send").click()
@@ -184,9 +183,7 @@ async def test_link_compose_reply_keys_and_webhooks_in_chromium(
         await _shot(page, "api-keys")
         page.once("dialog", lambda dialog: dialog.accept())
         await page.get_by_role("button", name="Revoke key ci bot").click()
-        await expect(page.locator("tr[data-key]").get_by_test_id("status")).to_have_text(
-            "revoked"
-        )
+        await expect(page.locator("tr[data-key]").get_by_test_id("status")).to_have_text("revoked")
         assert (
             await api.get("/api/v1/messages/m_x", headers={"Authorization": f"Bearer {key}"})
         ).status_code == 401
@@ -221,8 +218,8 @@ async def test_the_page_reconnects_by_itself_after_a_server_restart(
     restarted = GatewayServer(gw.settings.with_(port=port), session_options=None)
     async with restarted:
         await expect(page.locator("#live")).to_have_text("live")
-        # Live again, same document: a session created elsewhere shows up by itself... after
-        # the next event; creating one through the API and linking pushes session events.
+        # Live again in the same document: a session linked from elsewhere (its QR is a
+        # pushed session event) shows up with no reload.
         async with httpx.AsyncClient(
             base_url=restarted.url,
             timeout=TIMEOUT,
