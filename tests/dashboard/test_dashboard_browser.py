@@ -89,6 +89,21 @@ async def test_login_is_required_and_a_wrong_token_is_refused(
     cookies = await page.context.cookies()
     assert not cookies
 
+    # Dark scheme on a phone-sized screen: same page, dark colours, still usable.
+    dark = await browser.new_context(color_scheme="dark", viewport={"width": 390, "height": 760})
+    page = await dark.new_page()
+    page.set_default_timeout(MS)
+    await page.goto(dash_gateway.url + "/")
+    await page.get_by_label("Admin token").fill(dash_gateway.admin_token.value)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Sessions", exact=True)).to_be_visible()
+    background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(18, 20, 23)"
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # nothing overflows sideways
+    await _shot(page, "sessions-dark-mobile")
+    await dark.close()
+
 
 async def test_link_compose_reply_keys_and_webhooks_in_chromium(
     browser: Browser, dash_gateway: GatewayServer, sandbox: SandboxServer

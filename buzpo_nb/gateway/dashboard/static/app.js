@@ -203,7 +203,7 @@ async function sessionsPage() {
 }
 
 const TICKS = {
-  queued: ["🕓", "queued"],
+  queued: ["○", "queued"],
   sent: ["✓", "sent"],
   delivered: ["✓✓", "delivered"],
   read: ["✓✓", "read"],
@@ -348,7 +348,7 @@ async function keysPage() {
           "tr",
           { "data-key": k.id },
           h("td", {}, k.label || "—"),
-          h("td", {}, h("code", {}, `…${k.hint}`)),
+          h("td", {}, h("code", {}, k.hint)),
           h("td", { class: "hide-sm" }, when(k.createdAt)),
           h("td", { class: "hide-sm" }, when(k.lastUsedAt)),
           h("td", {}, k.revokedAt ? statusBadge("revoked") : statusBadge("active")),
