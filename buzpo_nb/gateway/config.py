@@ -94,6 +94,9 @@ class GatewaySettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     wa_url: str | None = None
+    # Where media is uploaded and downloaded. None: WhatsApp's own hosts when ``wa_url`` is
+    # None, else the HTTP side of the ``wa_url`` server (a sandbox serves media on its port).
+    media_url: str | None = None
     allow_private_urls: bool = False
     # With the default loopback bind, loopback clients may manage without the admin token
     # (Host/Origin checked). False requires the token even there (e.g. behind a local proxy).
@@ -130,6 +133,19 @@ class GatewaySettings:
         return self.home / "auth"
 
     @property
+    def media_base_url(self) -> str | None:
+        """The media host base URL for sessions' clients (see ``media_url``)."""
+        if self.media_url:
+            return self.media_url.rstrip("/")
+        if not self.wa_url:
+            return None
+        scheme, sep, rest = self.wa_url.partition("://")
+        if not sep or scheme not in ("ws", "wss"):
+            return None
+        host = rest.split("/", 1)[0]
+        return f"{'https' if scheme == 'wss' else 'http'}://{host}"
+
+    @property
     def binds_loopback(self) -> bool:
         """True when only this machine can reach the server (the default ``127.0.0.1``)."""
         return is_loopback_host(self.host)
@@ -145,6 +161,8 @@ class GatewaySettings:
             values["home"] = Path(env["BUZPO_HOME"]).expanduser()
         if env.get("BUZPO_WA_URL"):
             values["wa_url"] = env["BUZPO_WA_URL"]
+        if env.get("BUZPO_MEDIA_URL"):
+            values["media_url"] = env["BUZPO_MEDIA_URL"]
         if "BUZPO_ALLOW_PRIVATE_URLS" in env:
             values["allow_private_urls"] = env_flag(env["BUZPO_ALLOW_PRIVATE_URLS"])
         if "BUZPO_TEST_HOLD_INBOUND" in env:

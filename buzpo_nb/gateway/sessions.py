@@ -39,7 +39,7 @@ import logging
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -95,8 +95,12 @@ class SessionOptions:
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings, **overrides: Any) -> SessionOptions:
-        """Where the settings say (auth folders, WhatsApp URL), tuned by ``overrides``."""
-        return cls(auth_root=settings.auth_root, wa_url=settings.wa_url, **overrides)
+        """Where the settings say (auth folders, WhatsApp URL, media host), tuned by
+        ``overrides``; a ``client`` override keeps its own ``media_base_url`` if it sets one."""
+        client: ClientSettings = overrides.pop("client", None) or ClientSettings()
+        if client.media_base_url is None and settings.media_base_url is not None:
+            client = replace(client, media_base_url=settings.media_base_url)
+        return cls(auth_root=settings.auth_root, wa_url=settings.wa_url, client=client, **overrides)
 
 
 @dataclass(frozen=True)

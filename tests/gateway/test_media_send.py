@@ -84,8 +84,7 @@ async def gateway(home: Path, sandbox: SandboxServer) -> AsyncIterator[GatewaySe
         qr_first_timeout=5.0,
         qr_timeout=5.0,
         connect_timeout=5.0,
-        media_base_url=sandbox.http_url,
-    )
+    )  # no media_base_url: the gateway derives it from the sandbox's wa_url, as `serve` does
     options = fast_sessions(settings, client=client)
     async with GatewayServer(settings, session_options=options) as server:
         yield server
