@@ -10,13 +10,17 @@ host>`` unless ``ClientSettings.media_base_url`` overrides it (sandbox, tests). 
 Download: Baileys' URL rule (``mmg.whatsapp.net`` + direct path; the base URL setting replaces
 that host), then streamed through ``MediaDecryptor``: the MAC and both hashes are checked, and
 nothing is returned (or left at the destination path) unless they pass. A 404/410 is
-``MediaExpired``; Buzpo does not send the re-upload request, see ``media_errors``.
+``MediaExpired``; ``reupload`` then asks the account's phone to upload the blob again
+(``<receipt type="server-error">`` answered by ``<notification type="mediaretry">``, both
+sealed with the media key: ``wa.media_retry``) and returns the media with its new direct path
+(``Message.download`` does this once by default).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -27,17 +31,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import httpx
+from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from buzpo_nb.client.media_errors import (
     MediaDownloadFailed,
     MediaExpired,
+    MediaReuploadFailed,
+    MediaReuploadTimeout,
     MediaTooLarge,
     MediaUploadFailed,
 )
 from buzpo_nb.client.media_prep import PreparedMedia
+from buzpo_nb.wa.binary import Node
 from buzpo_nb.wa.errors import BuzpoError
+from buzpo_nb.wa.jid import Jid
 from buzpo_nb.wa.media import MediaDecryptor, MediaEncryptionResult, MediaEncryptor, upload_url_path
 from buzpo_nb.wa.media_message import (
+    MMG_HOST,
     MediaConn,
     MediaDetails,
     MediaInfo,
@@ -46,16 +56,27 @@ from buzpo_nb.wa.media_message import (
     media_message,
     parse_media_conn,
 )
+from buzpo_nb.wa.media_retry import MediaRetryPayload, decrypt_media_retry, encrypt_media_retry
 from buzpo_nb.wa.message_content import Quote
 from buzpo_nb.wa.proto import wa_pb2 as waproto
 
 if TYPE_CHECKING:
     from buzpo_nb.client.client import Client
+    from buzpo_nb.client.messages import MessageKey
 
 log = logging.getLogger(__name__)
 
 CHUNK: Final = 64 * 1024
 ORIGIN: Final = "https://web.whatsapp.com"
+REUPLOAD_TIMEOUT: Final = 30.0  # seconds to wait for the phone's mediaretry notification
+_RESULT = waproto.MediaRetryNotification.ResultType
+# Baileys getStatusCodeForMediaRetry
+_RESULT_CODES: Final = {
+    _RESULT.SUCCESS: 200,
+    _RESULT.DECRYPTION_ERROR: 412,
+    _RESULT.NOT_FOUND: 404,
+    _RESULT.GENERAL_ERROR: 418,
+}
 
 
 class MediaTransfers:
@@ -67,6 +88,7 @@ class MediaTransfers:
         self._conn: MediaConn | None = None
         self._conn_lock = asyncio.Lock()
         self._http: httpx.AsyncClient | None = None
+        self._reuploads: dict[str, asyncio.Future[Node]] = {}  # message id -> its answer
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -216,6 +238,93 @@ class MediaTransfers:
         except httpx.HTTPError as exc:
             raise MediaDownloadFailed(f"download of {url} failed: {exc!r}") from exc
         yield decryptor.finalize()
+
+    # -- re-upload ----------------------------------------------------------------------------
+    async def reupload(
+        self,
+        key: MessageKey,
+        info: MediaInfo,
+        expired: MediaExpired,
+        *,
+        timeout: float = REUPLOAD_TIMEOUT,
+    ) -> MediaInfo:
+        """Ask the phone to upload expired media again; the media at its new direct path.
+
+        Sends ``<receipt id to=<own account> type="server-error">`` with the sealed
+        ``ServerErrorReceipt`` and ``<rmr jid from_me [participant]/>``, then waits for the
+        ``mediaretry`` notification with the same id (Baileys ``updateMediaMessage``).
+        """
+        me = self.client.me
+        if info.media_key is None or me is None:
+            raise expired
+        sealed_request = encrypt_media_retry(
+            waproto.ServerErrorReceipt(stanzaId=key.id).SerializeToString(), info.media_key, key.id
+        )
+        rmr = {"jid": key.chat, "from_me": "true" if key.from_me else "false"}
+        if key.participant:
+            rmr["participant"] = key.participant
+        receipt = Node(
+            "receipt",
+            {"id": key.id, "to": str(Jid.parse(me.jid).user_jid), "type": "server-error"},
+            [
+                Node(
+                    "encrypt",
+                    {},
+                    [
+                        Node("enc_p", {}, sealed_request.ciphertext),
+                        Node("enc_iv", {}, sealed_request.iv),
+                    ],
+                ),
+                Node("rmr", rmr),
+            ],
+        )
+        waiter = self._reuploads.get(key.id)
+        if waiter is None or waiter.done():
+            waiter = self._reuploads[key.id] = asyncio.get_running_loop().create_future()
+        try:
+            await self.client.send_node(receipt)
+            async with asyncio.timeout(timeout):
+                answer = await asyncio.shield(waiter)
+        except TimeoutError:
+            raise MediaReuploadTimeout(expired.url, expired.status, timeout) from None
+        finally:
+            if self._reuploads.get(key.id) is waiter:
+                del self._reuploads[key.id]
+        return _reuploaded(answer, info, key.id, expired)
+
+    def on_media_retry(self, node: Node) -> None:
+        """A ``<notification type="mediaretry">``: wake the download waiting for it."""
+        waiter = self._reuploads.get(node.attrs.get("id", ""))
+        if waiter is not None and not waiter.done():
+            waiter.set_result(node)
+
+
+def _reuploaded(answer: Node, info: MediaInfo, msg_id: str, expired: MediaExpired) -> MediaInfo:
+    """The media with the direct path a ``mediaretry`` notification names, or the typed error."""
+    assert info.media_key is not None
+    error = answer.child("error")
+    encrypt = answer.child("encrypt")
+    enc_p = encrypt.child("enc_p") if encrypt is not None else None
+    enc_iv = encrypt.child("enc_iv") if encrypt is not None else None
+    if error is not None or enc_p is None or enc_iv is None:
+        code_text = error.attrs.get("code", "") if error is not None else ""
+        result = int(code_text) if code_text.isdigit() else _RESULT.NOT_FOUND
+        name = _RESULT.Name(result) if result in _RESULT_CODES else f"error {result}"
+        raise MediaReuploadFailed(expired.url, expired.status, name, _RESULT_CODES.get(result, 404))
+    try:
+        plain = decrypt_media_retry(
+            MediaRetryPayload(enc_p.content_bytes(), enc_iv.content_bytes()), info.media_key, msg_id
+        )
+        notice = waproto.MediaRetryNotification.FromString(plain)
+    except (BuzpoError, ProtobufDecodeError):
+        raise MediaReuploadFailed(expired.url, expired.status, "DECRYPTION_ERROR", 412) from None
+    if notice.result != _RESULT.SUCCESS or not notice.directPath:
+        result = notice.result if notice.result in _RESULT_CODES else _RESULT.GENERAL_ERROR
+        name = "SUCCESS without a directPath" if result == _RESULT.SUCCESS else _RESULT.Name(result)
+        raise MediaReuploadFailed(expired.url, expired.status, name, _RESULT_CODES[result])
+    return dataclasses.replace(
+        info, direct_path=notice.directPath, url=MMG_HOST + notice.directPath
+    )
 
 
 def _encrypt_to(prepared: PreparedMedia, path: str) -> MediaEncryptionResult:

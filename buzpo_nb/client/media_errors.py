@@ -36,12 +36,35 @@ class MediaDownloadFailed(MediaError):
 
 
 class MediaExpired(MediaDownloadFailed):
-    """The media host no longer has the blob (404/410): only the sender can upload it again.
+    """The media host no longer has the blob (404/410) and no re-upload brought it back.
 
-    Buzpo does not send the re-upload request (``<receipt type="server-error">``) because no
-    peer in the sandbox can answer one (it needs the sender's phone; media-spike.md)."""
+    ``Message.download()`` first asks the account's phone to upload it again (``<receipt
+    type="server-error">``, ``media.MediaTransfers.reupload``); this is raised when that is
+    off, or no answer came in time (``MediaReuploadTimeout``), or the phone refused
+    (``MediaReuploadFailed``)."""
 
     def __init__(self, url: str, status: int) -> None:
         super().__init__(f"media expired on the media host (HTTP {status}): {url}")
         self.url = url
         self.status = status
+
+
+class MediaReuploadTimeout(MediaExpired):
+    """No ``mediaretry`` notification answered the re-upload request in time."""
+
+    def __init__(self, url: str, status: int, timeout: float) -> None:
+        super().__init__(url, status)
+        self.args = (f"no re-upload answer within {timeout:g}s for expired media: {url}",)
+        self.timeout = timeout
+
+
+class MediaReuploadFailed(MediaExpired):
+    """The phone answered the re-upload request with a failure: ``result`` is the
+    ``MediaRetryNotification.ResultType`` name (``NOT_FOUND``, ``DECRYPTION_ERROR``,
+    ``GENERAL_ERROR``) and ``code`` Baileys' status for it (404, 412, 418)."""
+
+    def __init__(self, url: str, status: int, result: str, code: int) -> None:
+        super().__init__(url, status)
+        self.args = (f"media re-upload failed ({result}, {code}): {url}",)
+        self.result = result
+        self.code = code

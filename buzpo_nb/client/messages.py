@@ -78,6 +78,10 @@ class Message:
     downloader: Callable[[MediaInfo, str | os.PathLike[str] | None], Awaitable[bytes]] | None = (
         field(default=None, repr=False, compare=False)
     )
+    # Set with ``downloader``: asks the phone to upload expired media again (``media.reupload``).
+    reuploader: Callable[..., Awaitable[MediaInfo]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def id(self) -> str:
@@ -112,20 +116,34 @@ class Message:
     def thumbnail(self) -> bytes | None:
         return self.media.thumbnail if self.media else None
 
-    async def download(self, path: str | os.PathLike[str] | None = None) -> bytes:
+    async def download(
+        self, path: str | os.PathLike[str] | None = None, *, reupload: bool = True
+    ) -> bytes:
         """The media's bytes, MAC and hashes checked (``MediaIntegrityError`` otherwise).
 
         With ``path`` the file is streamed there (never whole in memory) and ``b""`` is
-        returned. Raises ``MediaError`` for a message without media, ``MediaExpired`` when
-        the media host no longer has it, ``MediaDownloadFailed`` for other fetch failures.
+        returned. When the media host answers 404/410 and ``reupload`` is on (the default),
+        the phone is asked to upload the media again (once) and the download retried from the
+        new direct path, which ``media`` then keeps. Raises ``MediaError`` for a message
+        without media, ``MediaExpired`` when the media stays unavailable (its subclasses
+        ``MediaReuploadTimeout`` / ``MediaReuploadFailed`` say why), ``MediaDownloadFailed``
+        for other fetch failures.
         """
-        from buzpo_nb.client.media_errors import MediaError
+        from buzpo_nb.client.media_errors import MediaError, MediaExpired
 
-        if self.media is None:
+        media = self.media
+        if media is None:
             raise MediaError(f"message {self.id} has no media")
         if self.downloader is None:
             raise MediaError("this message was not received by a client: nothing to fetch with")
-        return await self.downloader(self.media, path)
+        try:
+            return await self.downloader(media, path)
+        except MediaExpired as expired:
+            if not reupload or self.reuploader is None:
+                raise
+            media = await self.reuploader(self.key, media, expired)
+        self.__dict__["media"] = media  # the cached_property: later downloads use the new path
+        return await self.downloader(media, path)
 
     @property
     def chat(self) -> str:

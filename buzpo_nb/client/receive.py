@@ -309,4 +309,5 @@ def _message_of(
         sender_alt=_account_of(envelope.addressing.sender_alt),
         raw=content,
         downloader=m.client.media.download,
+        reuploader=m.client.media.reupload,
     )

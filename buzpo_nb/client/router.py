@@ -181,6 +181,10 @@ def _route_notification(client: Client, conn: Connection, node: Node) -> bool:
         conn.spawn(conn.send(ack_for(node)), "ack")
         conn.spawn(pairing_code.on_primary_hello(client, conn, node), "pairing-code")
         return True
+    if kind == "mediaretry":  # the phone's answer to a re-upload request (media.reupload)
+        conn.spawn(conn.send(ack_for(node)), "ack")
+        client.media.on_media_retry(node)
+        return True
     count = encrypt_notification_count(node)
     if count is not None:
         conn.spawn(conn.send(ack_for(node)), "ack")

@@ -171,6 +171,14 @@ class MediaHost:
         stored.expired = True
         return stored
 
+    def reupload(self, path: str) -> StoredMedia | None:
+        """File a known blob again under a fresh direct path, as the sender's phone does when
+        asked to re-upload (``media_retry``); None if the host has dropped it meanwhile."""
+        stored = self._blobs.get(blob_key(path))
+        if stored is None:
+            return None
+        return self.store(stored.kind, stored.data)
+
     def __len__(self) -> int:
         return len(self._blobs)
 

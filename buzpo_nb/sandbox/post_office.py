@@ -24,8 +24,10 @@ from buzpo_nb.sandbox.directory import PHONE_DEVICE, DeviceRef
 from buzpo_nb.sandbox.faults import FaultPlan
 from buzpo_nb.sandbox.groups import Group
 from buzpo_nb.sandbox.mailbox import ChatMessage, MediaAttachment
+from buzpo_nb.sandbox.media_host import MediaHost
+from buzpo_nb.sandbox.media_retry import answer_media_retry, is_media_retry_request
 from buzpo_nb.sandbox.phone_messages import PhoneDevice
-from buzpo_nb.sandbox.routing import route
+from buzpo_nb.sandbox.routing import receipt_ack, route
 from buzpo_nb.sandbox.world import Phone, World
 from buzpo_nb.wa import stanzas
 from buzpo_nb.wa.binary import Node
@@ -67,6 +69,7 @@ class PostOffice:
         self._work: deque[tuple[str, DeviceRef, Node]] = deque()
         self._draining = False
         self._ids = 0
+        self.media: MediaHost | None = None  # set by the service: answers re-upload requests
 
     # -- entry points -----------------------------------------------------------------------------
     def submit(self, sender: DeviceRef, node: Node) -> None:
@@ -153,6 +156,14 @@ class PostOffice:
             self._draining = False
 
     def _route(self, sender: DeviceRef, node: Node) -> None:
+        if self.media is not None and is_media_retry_request(node):
+            # The requester's own phone answers a re-upload request (media_retry).
+            self._hand_over(sender, receipt_ack(node), corruptible=False)
+            now = int(self.clock())
+            answer = answer_media_retry(self.world, self.media, sender, node, now)
+            if answer is not None:
+                self._work.append(("out", sender, answer))
+            return
         routed = route(self.world, sender, node, int(self.clock()))
         for reply in routed.replies:
             self._hand_over(sender, reply, corruptible=False)

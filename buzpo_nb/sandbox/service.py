@@ -119,6 +119,7 @@ class Sandbox:
         self.media = media if media is not None else MediaHost(clock)
         self.post_office = PostOffice(self.world, self.hub.by_device, self.faults, clock)
         self.world.on_pre_keys_low = self.post_office.pre_keys_low
+        self.post_office.media = self.media
         # Any key works: Baileys checks neither the server key nor the chain's signatures.
         self.server_key = KeyPair.generate()
         self.cert_chain = make_cert_chain(self.server_key.public)
