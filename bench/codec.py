@@ -168,7 +168,7 @@ def section(buzpo: dict, baileys: dict, seconds: float, runs: int) -> str:
         "",
         "Ratio = Buzpo ÷ Baileys (≥ 0.5 is the target). Stanzas: `message` is an incoming 1:1",
         "message (from, id, type, t, notify) with one `<enc>` child of 200 bytes; `iq-100-users`",
-        "is a usync `<iq type=\"result\">` with 100 `<user jid>` children, each holding",
+        'is a usync `<iq type="result">` with 100 `<user jid>` children, each holding',
         "`<devices><device-list>` with two `<device>`s (501 nodes). Baileys' sync decode is",
         "`decodeDecompressedBinaryNode` (the decoding work alone); `decodeBinaryNode` adds the",
         "async flag-byte handling its socket awaits per frame. Buzpo's `decode_node` includes",
@@ -188,8 +188,10 @@ def write_section(text: str) -> None:
     """Replace (or append) the codec section of RESULTS.md, leaving other sections alone."""
     old = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n\n"
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    new = pattern.sub(lambda _: text + "\n", old, count=1) if pattern.search(old) else (
-        old.rstrip("\n") + "\n\n" + text + "\n"
+    new = (
+        pattern.sub(lambda _: text + "\n", old, count=1)
+        if pattern.search(old)
+        else (old.rstrip("\n") + "\n\n" + text + "\n")
     )
     RESULTS.write_text(new.rstrip("\n") + "\n")
 

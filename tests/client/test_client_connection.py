@@ -276,4 +276,3 @@ def test_encoded_garbage_fixture_is_really_garbage() -> None:
     with pytest.raises(DecodeError):
         decode_node(b"\x00\xf8\x05garbage-that-is-no-node")
     assert encode_node(Node("ack"))  # the codec itself works
-

@@ -47,9 +47,7 @@ def run_node(script: str | Path, input_obj: Any, timeout: float = 60) -> Any:
         raise NodeScriptError(f"{script} printed no JSON ({exc}): {out[:200]!r}") from exc
 
 
-def run_node_text(
-    script: str | Path, *args: str, stdin: str = "", timeout: float = 60
-) -> str:
+def run_node_text(script: str | Path, *args: str, stdin: str = "", timeout: float = 60) -> str:
     """Run ``node script *args`` in tests/interop; return its stdout as text."""
     path = script_path(script)
     try:
