@@ -533,7 +533,9 @@ class Client:
                 if delay is None:
                     final = ConnectionUpdate("close", code, reason, will_reconnect=False)
                     return
-                self._set_state(ConnectionUpdate("close", code, reason, will_reconnect=True))
+                self._set_state(
+                    ConnectionUpdate("close", code, reason, will_reconnect=True, retry_in=delay)
+                )
                 log.info("reconnecting in %.2fs after %s (%s)", delay, code, reason)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):

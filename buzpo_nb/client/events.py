@@ -57,6 +57,8 @@ class ConnectionUpdate:
     ``reason_code`` follows Baileys' ``DisconnectReason`` numbers (401 logged out, 408 lost or
     timed out, 428 closed, 440 replaced, 500 bad session, 503 unavailable, 515 restart required).
     ``will_reconnect`` tells a ``close`` the client will retry on its own from one that is final.
+    ``retry_in`` is the backoff delay (seconds) chosen before that retry, so a UI can count down;
+    ``None`` when the retry is immediate or there is none.
     """
 
     state: ConnectionState
@@ -64,6 +66,7 @@ class ConnectionUpdate:
     reason: str | None = None
     will_reconnect: bool = False
     is_new_login: bool = False
+    retry_in: float | None = None
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ class MessageRecord:
     quoted_id: str | None = None
     status: str = "delivered"
     push_name: str | None = None
+    thumbnail: bytes | None = field(default=None, repr=False, compare=False)  # inline JPEG
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def record_from_message(message: Message) -> MessageRecord:
         quoted_id=message.quoted_id,
         status=status_label(message.status),
         push_name=message.push_name,
+        thumbnail=message.thumbnail or None,
     )
 
 
@@ -135,6 +137,35 @@ def record_sent(
         timestamp=timestamp,
         type="text",
         text=text,
+        quoted_id=quoted_id,
+        status="sent",
+    )
+
+
+# the client's send kinds -> the record's message type
+_SEND_KINDS = {"gif": "video", "ptt": "audio"}
+
+
+def record_sent_media(
+    key: MessageKey,
+    sender: str,
+    media_type: str,
+    timestamp: float,
+    *,
+    caption: str | None = None,
+    size: int | None = None,
+    quoted_id: str | None = None,
+) -> MessageRecord:
+    """Media this notebook sent (``size``: the bytes handed to the client)."""
+    return MessageRecord(
+        id=key.id,
+        chat=key.chat,
+        sender=sender,
+        from_me=True,
+        timestamp=timestamp,
+        type=_SEND_KINDS.get(media_type, media_type),
+        caption=caption,
+        media_size=size,
         quoted_id=quoted_id,
         status="sent",
     )

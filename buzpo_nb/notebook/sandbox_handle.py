@@ -43,6 +43,32 @@ class Phone:
             service.send_message, self.number, to, text, reply_to=reply_to
         )
 
+    def send_media(
+        self,
+        to: str,
+        data: bytes,
+        media_type: str,
+        *,
+        caption: str | None = None,
+        file_name: str | None = None,
+    ) -> ChatMessage:
+        """Send ``data`` as ``media_type`` (image, video, audio, document, ...) to ``to``."""
+        service = self.sandbox.server.sandbox
+        return self.sandbox.runtime.call(
+            service.send_media,
+            self.number,
+            to,
+            data,
+            media_type,
+            caption=caption,
+            file_name=file_name,
+        )
+
+    def media(self, message_id: str) -> bytes:
+        """The decrypted bytes of a media message this phone received or sent."""
+        service = self.sandbox.server.sandbox
+        return self.sandbox.runtime.call(service.download_media, self.number, message_id)[1]
+
     def messages(self, *, since: int = 0) -> list[ChatMessage]:
         """Everything this phone sent and received, oldest change first."""
         return self.sandbox.runtime.call(

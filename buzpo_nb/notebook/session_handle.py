@@ -33,6 +33,7 @@ from buzpo_nb.notebook.records import (
     advance,
     record_from_message,
     record_sent,
+    record_sent_media,
 )
 from buzpo_nb.notebook.runtime import Runtime, get_runtime
 
@@ -90,6 +91,7 @@ class Session:
         self.state = "close"
         self.last_error: str | None = None
         self.will_reconnect = False
+        self.retry_at: float | None = None  # clock time of the next reconnect attempt
         self._change: asyncio.Event | None = None
         self.client: Client = runtime.call(self._make_client, client_options)
         self._remove_closer = runtime.on_shutdown(self.aclose_here)
@@ -115,6 +117,7 @@ class Session:
         elif isinstance(event, ConnectionUpdate):
             self.state = event.state
             self.will_reconnect = event.will_reconnect
+            self.retry_at = now + event.retry_in if event.retry_in is not None else None
             if event.state == "open":
                 self.qr = self.pairing_code = None
             if event.reason_code and event.reason_code != RESTART_REQUIRED:
@@ -267,23 +270,86 @@ class Session:
         return await self.runtime.arun(self._send_text(to, text, reply_to))
 
     async def _send_text(self, to: str, text: str, reply_to: str | None) -> MessageKey:
-        quote = None
-        if reply_to is not None:
-            with self._lock:
-                at = self._index.get(reply_to)
-                original = self._messages[at] if at is not None else None
-            if original is None:
-                raise KeyError(f"no message {reply_to} in this session")
-            participant = original.sender if original.chat.endswith("@g.us") else None
-            quote = MessageKey(original.chat, original.id, original.from_me, participant)
+        quote = self._quote(reply_to)
         key = await self.client.send_text(to, text, reply_to=quote)
-        me = self.client.me
-        sender = f"{str(me.jid).split('@')[0].split(':')[0]}@s.whatsapp.net" if me else ""
         self._store(
-            record_sent(key, sender, text, float(int(self._clock())), reply_to)
+            record_sent(key, self._own_jid(), text, float(int(self._clock())), reply_to)
         )  # WhatsApp: seconds
         self._notify("message", key)
         return key
+
+    def send_media(
+        self,
+        to: str,
+        data_or_path: bytes | str | Path,
+        media_type: str,
+        caption: str | None = None,
+        reply_to: str | None = None,
+        file_name: str | None = None,
+    ) -> MessageKey:
+        """Send a file (bytes or a path) as ``image``, ``video``, ``gif``, ``audio``, ``ptt``,
+        ``document`` or ``sticker`` (see ``Client.send_media``); the key once acked.
+        ``reply_to`` quotes a message of this session by id."""
+        return self._sync(
+            self._send_media(to, data_or_path, media_type, caption, reply_to, file_name)
+        )
+
+    async def asend_media(
+        self,
+        to: str,
+        data_or_path: bytes | str | Path,
+        media_type: str,
+        caption: str | None = None,
+        reply_to: str | None = None,
+        file_name: str | None = None,
+    ) -> MessageKey:
+        return await self.runtime.arun(
+            self._send_media(to, data_or_path, media_type, caption, reply_to, file_name)
+        )
+
+    async def _send_media(
+        self,
+        to: str,
+        data_or_path: bytes | str | Path,
+        media_type: str,
+        caption: str | None,
+        reply_to: str | None,
+        file_name: str | None,
+    ) -> MessageKey:
+        quote = self._quote(reply_to)
+        key = await self.client.send_media(to, data_or_path, media_type, caption, quote, file_name)
+        if isinstance(data_or_path, bytes | bytearray):
+            size: int | None = len(data_or_path)
+        else:
+            size = Path(data_or_path).stat().st_size
+        self._store(
+            record_sent_media(
+                key,
+                self._own_jid(),
+                media_type,
+                float(int(self._clock())),
+                caption=caption,
+                size=size,
+                quoted_id=reply_to,
+            )
+        )
+        self._notify("message", key)
+        return key
+
+    def _quote(self, reply_to: str | None) -> MessageKey | None:
+        if reply_to is None:
+            return None
+        with self._lock:
+            at = self._index.get(reply_to)
+            original = self._messages[at] if at is not None else None
+        if original is None:
+            raise KeyError(f"no message {reply_to} in this session")
+        participant = original.sender if original.chat.endswith("@g.us") else None
+        return MessageKey(original.chat, original.id, original.from_me, participant)
+
+    def _own_jid(self) -> str:
+        me = self.client.me
+        return f"{str(me.jid).split('@')[0].split(':')[0]}@s.whatsapp.net" if me else ""
 
     def messages(self, chat: str | None = None) -> list[MessageRecord]:
         """What this session received and sent here, oldest first (``chat``: JID or E.164)."""

@@ -10,9 +10,12 @@ it. Tests check the widgets' traits, not pixels.
 
 from __future__ import annotations
 
+import base64
 import html
 import io
+import math
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +36,17 @@ def qr_png(data: str) -> bytes:
     buf = io.BytesIO()
     qr.make_image().save(buf)
     return buf.getvalue()
+
+
+def thumbnail_url(jpeg: bytes) -> str:
+    """A media message's inline JPEG thumbnail as a ``data:`` URL for an ``<img>``."""
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
+def _thumb_html(url: str | None) -> str:
+    if url is None:
+        return ""
+    return f'<img src="{url}" style="max-height:64px;vertical-align:middle"> '
 
 
 class _Live:
@@ -115,7 +129,14 @@ class StatusWidget(widgets.VBox, _Live):
     ``rows`` holds the table as tuples (name, number, status, last error) for code and tests.
     """
 
-    def __init__(self, watched: list[Session] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        watched: list[Session] | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._clock = clock or time.time
         self.sessions = list(watched) if watched is not None else sessions()
         self.table = widgets.HTML()
         self.rows: list[tuple[str, str, str, str]] = []
@@ -128,6 +149,9 @@ class StatusWidget(widgets.VBox, _Live):
             status = s.state
             if status == "close" and s.will_reconnect:
                 status = "reconnecting"
+                if s.retry_at is not None:
+                    left = max(0, math.ceil(s.retry_at - self._clock()))
+                    status = f"reconnecting in {left} s"
             rows.append((s.name, s.number or "", status, s.last_error or ""))
         self.rows = rows
         body = "".join(
@@ -162,6 +186,7 @@ class MessagesWidget(widgets.VBox, _Live):
         self.send_button = widgets.Button(description="Send", icon="paper-plane")
         self.notice = widgets.HTML()
         self.rows: list[tuple[str, str, str, str]] = []
+        self.thumbnails: dict[str, str] = {}  # message id -> data URL of its inline JPEG
         self.sent: list[Any] = []
         self._sending: list[Any] = []
         super().__init__(
@@ -198,9 +223,13 @@ class MessagesWidget(widgets.VBox, _Live):
             )
             for r in shown
         ]
+        self.thumbnails = {r.id: thumbnail_url(r.thumbnail) for r in shown if r.thumbnail}
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
-            for row in self.rows
+            "<tr>"
+            + "".join(f"<td>{html.escape(cell)}</td>" for cell in row[:3])
+            + f"<td>{_thumb_html(self.thumbnails.get(r.id))}{html.escape(row[3])}</td>"
+            + "</tr>"
+            for r, row in zip(shown, self.rows, strict=True)
         )
         self.table.value = (
             "<table><thead><tr><th>time (UTC)</th><th>chat</th><th>from</th><th>text</th>"

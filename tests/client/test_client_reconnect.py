@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
+import httpx
 import pytest
+from client_helpers import TIMEOUT, collect_until, is_open, link_by_qr
 
+from buzpo_nb.client import Client, ConnectionUpdate
 from buzpo_nb.client.reconnect import Action, DisconnectReason, ReconnectPolicy, decide
+from buzpo_nb.sandbox import SandboxServer
 
 
 class FixedRandom(random.Random):
@@ -110,3 +115,26 @@ def test_invalid_settings() -> None:
         ReconnectPolicy(jitter=1.5)
     with pytest.raises(ValueError):
         ReconnectPolicy(multiplier=0.5)
+
+
+async def test_dropped_connection_announces_the_backoff_delay(
+    make_client: Callable[..., Client],
+    http: httpx.AsyncClient,
+    phone: str,
+    sandbox: SandboxServer,
+) -> None:
+    """A transient close carries ``retry_in`` (the backoff chosen), so a UI can count down."""
+    policy = ReconnectPolicy(initial_delay=0.02, max_delay=0.05, jitter=0)
+    client = make_client(reconnect=policy)
+    await client.connect()
+    link = await link_by_qr(client, http, phone)
+    await client.wait_until_open(TIMEOUT)
+    try:
+        events = client.events()
+        sandbox.sandbox.arm_fault("drop", jid=link["jid"])
+        seen = await collect_until(events, is_open)
+        closes = [e for e in seen if isinstance(e, ConnectionUpdate) and e.state == "close"]
+        assert [(c.will_reconnect, c.retry_in) for c in closes] == [(True, 0.02)]
+        assert closes[0].retry_in is not None and closes[0].retry_in > 0
+    finally:
+        await client.close()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 
 import buzpo_nb as bz
+from buzpo_nb.client import ConnectionUpdate
+from buzpo_nb.notebook.records import MessageRecord
 from buzpo_nb.notebook.widgets import ALL_CHATS, MessagesWidget, QrWidget, StatusWidget
 
 
@@ -94,5 +97,54 @@ def test_messages_widget_live_newest_first_filter_and_compose(
     assert alice.wait_for_message("reply to alice").text == "reply to alice"
     assert widget.rows[0][2:] == ("me", "reply to alice")
     assert widget.compose.value == "" and len(widget.sent) == 1
+    widget.close()
+    session.close()
+
+
+def test_status_widget_counts_down_to_the_next_reconnect(sb: bz.SandboxHandle, number: str) -> None:
+    now = [1000.0]
+    session = bz.session(f"countdown-{number}", sandbox=sb, clock=lambda: now[0])
+    widget = StatusWidget([session], clock=lambda: now[0])
+    update = ConnectionUpdate("close", 428, "dropped", will_reconnect=True, retry_in=7.2)
+    session.runtime.call(session._on_event, update)
+    assert widget.rows[0][2] == "reconnecting in 8 s"
+    assert "reconnecting in 8 s" in widget.table.value
+    now[0] += 5
+    widget.render()
+    assert widget.rows[0][2] == "reconnecting in 3 s"
+    widget.close()
+    session.close()
+
+
+def test_messages_widget_shows_media_thumbnails(sb: bz.SandboxHandle, number: str) -> None:
+    session = bz.session(f"thumbs-{number}", sandbox=sb)
+    widget = MessagesWidget(session)
+    jpeg = b"\xff\xd8\xff\xe0 tiny jpeg \xff\xd9"
+    record = MessageRecord(
+        "THUMB1",
+        "15550009999@s.whatsapp.net",
+        "15550009999@s.whatsapp.net",
+        False,
+        1.0,
+        type="image",
+        media_type="image/jpeg",
+        media_size=2048,
+        thumbnail=jpeg,
+    )
+    plain = MessageRecord(
+        "PLAIN1",
+        "15550009999@s.whatsapp.net",
+        "15550009999@s.whatsapp.net",
+        False,
+        2.0,
+        text="no media",
+    )
+    session.runtime.call(session._store, record)
+    session.runtime.call(session._store, plain)
+    widget.render()
+    url = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+    assert widget.thumbnails == {"THUMB1": url}
+    assert f'<img src="{url}"' in widget.table.value
+    assert widget.table.value.count("<img") == 1
     widget.close()
     session.close()
