@@ -425,6 +425,8 @@ def session(
     if sandbox is not None:
         url = url or sandbox.ws_url
         folder = Path(auth_dir) if auth_dir else sandbox.home / "auth" / name
+        # The sandbox serves media on its own port: uploads and downloads go there too.
+        client_options.setdefault("media_base_url", sandbox.server.http_url)
     else:
         url = url or DEFAULT_URL
         folder = Path(auth_dir) if auth_dir else Path(default_auth_dir(name))

@@ -20,7 +20,7 @@ async def test_session_sends_and_receives_images(
     sb: bz.SandboxHandle, number: str, name: str
 ) -> None:
     friend = sb.phone(str(int(number) + 700))
-    session = bz.session(name, sandbox=sb, media_base_url=sb.http_url)
+    session = bz.session(name, sandbox=sb)  # the media host follows the sandbox by itself
     session.link(sb.phone(number))
 
     picture = png()
