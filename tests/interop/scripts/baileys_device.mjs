@@ -57,6 +57,7 @@ import { createInterface } from 'node:readline';
 import { format } from 'node:util';
 import pino from 'pino';
 import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import makeWASocket, {
   DisconnectReason,
   downloadMediaMessage,
@@ -134,6 +135,26 @@ function mediaMeta(message) {
     if (m[field]) return { directPath: m[field].directPath ?? null, url: m[field].url ?? null };
   }
   return { directPath: null, url: null };
+}
+
+// Baileys 7.0.0-rc.9's encryptedStream resolves before its temp file is fully written (seen
+// as ENOENT or a short file under load), and its uploader then posts a truncated blob that the
+// sandbox rightly refuses (a body must hash to its token): "Media upload failed on all hosts".
+// The driver hands Baileys' own uploader the file only once its SHA-256 equals the
+// fileEncSha256 Baileys computed (bounded wait); nothing else about the upload changes.
+async function settledUpload(filePath, opts) {
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    try {
+      const digest = createHash('sha256').update(await readFile(filePath)).digest('base64');
+      if (digest === opts.fileEncSha256B64) break;
+    } catch (error) {
+      if (error.code !== 'ENOENT') throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`Baileys never finished writing ${filePath}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return sock.waUploadToServer(filePath, opts);
 }
 
 async function mediaContent(command) {
@@ -305,7 +326,7 @@ async function handle(command) {
     }
     case 'sendMedia': {
       const content = await mediaContent(command);
-      const sent = await sock.sendMessage(command.to, content);
+      const sent = await sock.sendMessage(command.to, content, { upload: settledUpload });
       seen.set(sent.key.id, sent);
       const info = mediaOf(sent.message);
       emit('result', {
