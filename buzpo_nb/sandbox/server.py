@@ -7,30 +7,14 @@ subprocess. The listening socket is bound and listening *before* ``start()`` ret
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import socket
 from types import TracebackType
 
-import uvicorn
-
+from buzpo_nb.embedded_server import EmbeddedServer, listen
 from buzpo_nb.sandbox.app import WS_PATH, create_app
 from buzpo_nb.sandbox.service import Sandbox
 from buzpo_nb.sandbox.state import StateDir
 from buzpo_nb.sandbox.world import World
-
-
-class _Uvicorn(uvicorn.Server):
-    """uvicorn.Server that says when startup is over (it has no event for that)."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.ready.set()
 
 
 class SandboxServer:
@@ -63,8 +47,7 @@ class SandboxServer:
             self.sandbox.media.blob_ttl = media_ttl
         if media_max_bytes is not None:
             self.sandbox.media.max_bytes = media_max_bytes
-        self._server: _Uvicorn | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server: EmbeddedServer | None = None
 
     @property
     def world(self) -> World:
@@ -83,47 +66,32 @@ class SandboxServer:
         return f"[{self.host}]" if ":" in self.host else self.host
 
     async def start(self) -> SandboxServer:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose proto
-        # says TCP, and without it every keep-alive HTTP answer waits ~40 ms (Nagle + delayed ACK)
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(128)
-        sock.setblocking(False)
+        sock = listen(self.host, self.port)
         self.port = sock.getsockname()[1]
         # media_conn names this very server as the upload host (clients map https to it)
         self.sandbox.media.hostname = f"{self._url_host}:{self.port}"
-        config = uvicorn.Config(
+        self._server = EmbeddedServer(
             create_app(self.sandbox),
+            sock,
             log_level=self.log_level,
             lifespan="off",
             ws_max_size=16 * 1024 * 1024,  # the frame format's own limit
             timeout_graceful_shutdown=5,
         )
-        self._server = _Uvicorn(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        ready = asyncio.create_task(self._server.ready.wait())
-        await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
-        if not ready.done():
-            ready.cancel()
-            await self._task  # startup failed: surface uvicorn's error
-            raise RuntimeError("sandbox server stopped during startup")
+        await self._server.start("the sandbox server")
         return self
 
     async def stop(self) -> None:
-        if self._server is None or self._task is None:
+        if self._server is None:
             return
         await self.sandbox.close_connections()
-        self._server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._server = self._task = None
+        await self._server.stop()
+        self._server = None
 
     async def serve_forever(self) -> None:
         """Until uvicorn is told to exit (Ctrl-C / SIGTERM)."""
-        assert self._task is not None
-        await self._task
+        assert self._server is not None, "start() first"
+        await self._server.wait()
 
     async def __aenter__(self) -> SandboxServer:
         return await self.start()

@@ -27,12 +27,12 @@ def _nodelay_flags(uvicorn_server: object) -> list[int]:
 async def test_gateway_connections_are_nodelay(gateway: GatewayServer) -> None:
     async with httpx.AsyncClient(base_url=gateway.url) as http:
         assert (await http.get("/healthz")).status_code == 200
-        flags = _nodelay_flags(gateway._server)
+        flags = _nodelay_flags(gateway._server.uvicorn)
     assert flags and all(flags), flags
 
 
 async def test_sandbox_connections_are_nodelay(sandbox: SandboxServer) -> None:
     async with httpx.AsyncClient(base_url=sandbox.http_url) as http:
         assert (await http.get("/sandbox/phones")).status_code == 200
-        flags = _nodelay_flags(sandbox._server)
+        flags = _nodelay_flags(sandbox._server.uvicorn)
     assert flags and all(flags), flags

@@ -100,3 +100,14 @@ def test_shutdown_frees_the_ports_of_everything_started() -> None:
             sock.bind(("127.0.0.1", port))  # would raise EADDRINUSE if still held
     assert handle.stopped and server.stopped
     assert bz.get_runtime().running  # a new runtime on next use
+
+
+def test_top_level_names_are_exactly_the_toolkit() -> None:
+    """``buzpo_nb`` lists the toolkit's names itself (so importing it stays free of pandas);
+    the two lists must not drift apart."""
+    import buzpo_nb
+    import buzpo_nb.notebook
+
+    assert sorted(buzpo_nb.__all__) == sorted(buzpo_nb.notebook.__all__)
+    for name in buzpo_nb.__all__:
+        assert getattr(buzpo_nb, name) is getattr(buzpo_nb.notebook, name) or name == "sandbox"
