@@ -23,6 +23,7 @@ from buzpo_nb.sandbox.service import MAX_WAIT, Sandbox
 from buzpo_nb.sandbox.world import World
 
 router = APIRouter(prefix="/sandbox", tags=["messaging"])
+MAX_BURST = 10_000
 
 
 class _Strict(BaseModel):
@@ -48,6 +49,16 @@ class SendIn(_Strict):
     caption: str | None = Field(default=None, description="image, video and document only")
     file_name: str | None = Field(default=None, alias="fileName", description="For documents")
     mimetype: str | None = Field(default=None, description="Default: WhatsApp's per kind")
+
+
+class BurstIn(_Strict):
+    to: str = Field(description="Like 'to' of a single send")
+    text: str = Field(min_length=1, description="Message n (from 1) reads '<text> <n>'")
+    count: int = Field(ge=1, le=MAX_BURST, description="How many messages")
+
+
+class BurstOut(BaseModel):
+    ids: list[str] = Field(description="The messages' ids, in sending order")
 
 
 class MessageOut(BaseModel):
@@ -186,6 +197,14 @@ async def send_message(number: str, body: SendIn, request: Request) -> MessageOu
         mimetype=body.mimetype,
     )
     return MessageOut.of(sent, number)
+
+
+@router.post("/phones/{number}/messages/burst", status_code=201, response_model=BurstOut)
+async def send_burst(number: str, body: BurstIn, request: Request) -> BurstOut:
+    """The phone writes ``count`` texts to ``to`` as fast as the sandbox can (receive-load
+    tests and benchmarks): one request, deliveries start while the rest are being encrypted."""
+    sent = await _sandbox(request).send_burst(number, body.to, body.text, body.count)
+    return BurstOut(ids=[m.id for m in sent])
 
 
 def _media_bytes(body: SendIn, limit: int) -> bytes:

@@ -286,6 +286,19 @@ class Sandbox:
                 raise NoSuchMessage(f"phone {number} has no message {reply_to}", field="replyToId")
         return self.post_office.send_text(phone, chat, text, quoted)
 
+    async def send_burst(self, number: str, to: str, text: str, count: int) -> list[ChatMessage]:
+        """Phone ``number`` writes ``count`` texts ``"<text> 1"`` … ``"<text> <count>"`` to ``to``
+        as fast as it can (load tests: one request instead of ``count``). Yields to the event
+        loop after each message, so deliveries leave while the rest are still being encrypted;
+        a bad ``to`` fails before anything is sent."""
+        if count < 1:
+            raise InvalidRequest("count must be at least 1", field="count")
+        sent = [self.send_message(number, to, f"{text} 1")]
+        for n in range(2, count + 1):
+            await asyncio.sleep(0)
+            sent.append(self.send_message(number, to, f"{text} {n}"))
+        return sent
+
     def send_media(
         self,
         number: str,
