@@ -1,6 +1,8 @@
 """The webhook event envelope: what a receiver gets, byte for byte.
 
-Every event is ``{"id", "event", "sessionId", "timestamp", "data"}``. The body is serialised
+Every event is ``{"id", "event", "sessionId", "sequence", "timestamp", "data"}``;
+``sequence`` numbers a session's events 1, 2, 3, ... in the order they were recorded (the order
+they are delivered in), so a receiver can check order and notice a gap. The body is serialised
 ONCE, when the event is recorded (in the same database transaction as what caused it), and
 that exact text is what is signed and sent on every attempt and on replay: a receiver that
 verifies the signature of a retried event verifies the same bytes, and a stored event never
@@ -55,15 +57,13 @@ class Event:
     session_id: str
     timestamp: str
     data: dict[str, Any]
+    sequence: int | None = None  # None only for bodies recorded before sequences existed
 
     def envelope(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "event": self.event,
-            "sessionId": self.session_id,
-            "timestamp": self.timestamp,
-            "data": self.data,
-        }
+        head: dict[str, Any] = {"id": self.id, "event": self.event, "sessionId": self.session_id}
+        if self.sequence is not None:
+            head["sequence"] = self.sequence
+        return {**head, "timestamp": self.timestamp, "data": self.data}
 
     @property
     def body(self) -> str:
@@ -72,7 +72,14 @@ class Event:
     @classmethod
     def from_body(cls, body: str) -> Event:
         env = json.loads(body)
-        return cls(env["id"], env["event"], env["sessionId"], env["timestamp"], env["data"])
+        return cls(
+            env["id"],
+            env["event"],
+            env["sessionId"],
+            env["timestamp"],
+            env["data"],
+            env.get("sequence"),
+        )
 
 
 def new_event(
@@ -82,6 +89,7 @@ def new_event(
     *,
     at: float,
     event_id: str | None = None,
+    sequence: int | None = None,
 ) -> Event:
     """A fresh event with a new ``msg_…`` id (the ``webhook-id`` receivers deduplicate on)."""
     if event not in EVENT_NAMES:
@@ -92,4 +100,5 @@ def new_event(
         session_id=session_id,
         timestamp=iso_timestamp(at),
         data=data,
+        sequence=sequence,
     )

@@ -262,6 +262,15 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         PRIMARY KEY (session_id, sender)
     );
     """,
+    # 2: each session numbers its webhook events 1, 2, 3, ... (the envelope's ``sequence``), so
+    # receivers can check order and spot a gap. Existing sessions continue after their events.
+    """
+    ALTER TABLE sessions ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE sessions SET event_seq = (
+        SELECT COUNT(*) FROM webhook_outbox o
+        WHERE o.session_id = sessions.id AND o.replay_of IS NULL
+    );
+    """,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -1114,7 +1123,12 @@ class _Tx:
         row = self.require_session(session_id)
         if not row["webhook_url"]:
             return None
-        item = ev.new_event(event, session_id, data, at=self.now)
+        numbered = self.one(
+            "UPDATE sessions SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq",
+            (session_id,),
+        )
+        assert numbered is not None
+        item = ev.new_event(event, session_id, data, at=self.now, sequence=numbered["event_seq"])
         self.conn.execute(
             "INSERT INTO webhook_outbox (event_id, session_id, event, body, created_at,"
             " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",

@@ -113,7 +113,7 @@ async def test_quickstart(
     assert "qr_updated" in names
     for r in requests:
         envelope = r.json()
-        assert set(envelope) == {"id", "event", "sessionId", "timestamp", "data"}
+        assert set(envelope) == {"id", "event", "sessionId", "sequence", "timestamp", "data"}
         assert envelope["id"] == r.headers["webhook-id"]
 
     # The deliveries log shows them delivered.

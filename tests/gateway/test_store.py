@@ -155,7 +155,7 @@ async def test_session_crud_and_status_with_event(store: GatewayStore) -> None:
     envelope = json.loads(delivery.body)
     assert envelope["event"] == "session.connected" and envelope["sessionId"] == session.id
     assert envelope["data"] == {"number": "15550009999"} and envelope["id"] == delivery.event_id
-    assert set(envelope) == {"id", "event", "sessionId", "timestamp", "data"}
+    assert set(envelope) == {"id", "event", "sessionId", "sequence", "timestamp", "data"}
     with pytest.raises(ValueError):
         await store.set_session_status(session.id, "bogus")
     with pytest.raises(SessionNotFound):

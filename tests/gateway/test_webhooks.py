@@ -164,7 +164,7 @@ async def test_a_received_message_arrives_signed(
         assert request.headers["content-type"] == "application/json"
         assert request.headers["webhook-id"] == delivery.event_id
         envelope = request.json()
-        assert set(envelope) == {"id", "event", "sessionId", "timestamp", "data"}
+        assert set(envelope) == {"id", "event", "sessionId", "sequence", "timestamp", "data"}
         assert envelope["event"] == "message_received" and envelope["sessionId"] == session.id
         assert envelope["data"]["id"] == message.id and envelope["data"]["text"] == "hi"
     assert secret not in caplog.text and secret.removeprefix("whsec_") not in caplog.text
