@@ -1,15 +1,27 @@
-// Baileys 7.0.0-rc.9 side of bench/send.py, using Baileys' own API only.
+// Baileys 7.0.0-rc.9 side of bench/send.py and bench/idle.py, using Baileys' own API only.
 //
-// Mode "send": node bench/baileys_send.mjs '{"mode":"send","url":WS,"auth":DIR,
-//              "targets":{"name":JID,...},"latency":N,"throughput":M,"concurrency":C,"warmup":W}'
-//   Creates a socket on a useMultiFileAuthState folder, prints {"event":"qr","qr":...} until the
-//   harness links it, and once open, for each target in turn: W warm-up messages, then N sends
-//   one after another and M sends with up to C in flight. Every send is
+// Mode "send": node bench/baileys_send.mjs '{"mode":"send","url":WS,"http":CONTROL,"auth":DIR,
+//              "targets":{"name":JID,...},"latency":N,"throughput":M,"concurrency":C,"warmup":W,
+//              "bursts":[{"from","to","count"}],"drops":D}'
+//   Creates a socket on a useMultiFileAuthState folder, prints {"event":"qr","qr","index":0}
+//   until the harness links it, and once open, for each target in turn (a user or a group jid;
+//   groups through cachedGroupMetadata, as Baileys' README recommends): W warm-up messages,
+//   then N sends one after another and M sends with up to C in flight. Every send is
 //   `sock.sendMessage(to, {text})`; it counts as done when the server's <ack class=message id>
 //   for its id arrives (Baileys' sendMessage itself resolves when the stanza is written, so the
 //   ack is read from Baileys' own socket events, `sock.ws.on('CB:ack,class:message')`).
+//   Then receive: asks the sandbox's control API for the bursts (phones writing to this
+//   account) and times until messages.upsert has delivered every "burst n" text. Then
+//   reconnect: D times, asks the sandbox to drop this device's socket and times until
+//   connection.update says open again (Baileys never reconnects by itself: like every Baileys
+//   app, this harness makes a new socket on close).
 //   Prints {"event":"result","targets":{name: {"latency_ms":[...],
-//   "throughput":{"messages","seconds"}, "errors"}}}.
+//   "throughput":{"messages","seconds"}, "errors"}}, "receive":{"messages","seconds",
+//   "produced_seconds"}, "reconnect_ms":[...]}.
+// Mode "idle" (run with --expose-gc): {"mode":"idle","url","auth","count","parallel","settle"}:
+//   `count` accounts (auth folders auth/0..), linked `parallel` at a time (qr events carry
+//   their index); {"event":"result","before","after","count","open"}: RSS after gc() before
+//   the first socket and once all are open and idle for `settle` ms.
 // Mode "signal": {"mode":"signal","seconds":S,"runs":R} -> {"event":"signal","ops":[...]}:
 //   encrypt+decrypt round trips per CPU-second between two Baileys Signal repositories
 //   (DEFAULT_CONNECTION_CONFIG.makeSignalRepository over an in-memory key store that keeps every
@@ -29,59 +41,99 @@ const emit = (event, fields = {}) => process.stdout.write(JSON.stringify({ event
 const logger = pino({ level: 'silent' });
 const now = () => Number(process.hrtime.bigint()) / 1e6; // ms
 
-async function sendBench() {
-  const { state, saveCreds } = await B.useMultiFileAuthState(config.auth);
+// One Baileys account on a useMultiFileAuthState folder, re-created on every close the way
+// Baileys apps do (Baileys itself never reconnects): `onOpen` waiters, `onText` counters, and
+// the <ack class=message> of each sent id.
+async function account(auth, index = 0) {
+  const { state, saveCreds } = await B.useMultiFileAuthState(auth);
   const acks = new Map(); // id -> resolve
   const early = new Set(); // acks that beat their waiter
-  let errors = 0;
-  let sock;
-  const opened = new Promise((resolveOpen) => {
-    const start = () => {
-      sock = B.makeWASocket({
-        waWebSocketUrl: config.url,
-        auth: state,
-        logger,
-        printQRInTerminal: false,
-        shouldSyncHistoryMessage: () => false,
-        markOnlineOnConnect: false,
-      });
-      sock.ev.on('creds.update', saveCreds);
-      sock.ws.on('CB:ack,class:message', (node) => {
-        if (node.attrs.error) errors += 1;
-        const done = acks.get(node.attrs.id);
-        if (done) {
-          acks.delete(node.attrs.id);
-          done();
-        } else {
-          early.add(node.attrs.id);
-        }
-      });
-      sock.ev.on('connection.update', ({ connection, qr, lastDisconnect }) => {
-        if (qr) emit('qr', { qr });
-        if (connection === 'open') resolveOpen();
-        if (connection === 'close') {
-          const code = lastDisconnect?.error?.output?.statusCode;
-          if (code === B.DisconnectReason.restartRequired) start();
-          else emit('closed', { code });
-        }
-      });
-    };
-    start();
-  });
-  await opened;
-  const ackOf = (id) => new Promise((done) => {
+  const groups = new Map(); // cachedGroupMetadata, as Baileys' README recommends for groups
+  const opens = []; // resolvers waiting for the next 'open'
+  const texts = []; // handlers of received texts
+  const self = { sock: undefined, errors: 0, reconnect: true };
+  const start = () => {
+    const sock = B.makeWASocket({
+      waWebSocketUrl: config.url,
+      auth: state,
+      logger,
+      printQRInTerminal: false,
+      shouldSyncHistoryMessage: () => false,
+      markOnlineOnConnect: false,
+      cachedGroupMetadata: async (jid) => groups.get(jid),
+    });
+    self.sock = sock;
+    sock.ev.on('creds.update', saveCreds);
+    sock.ev.on('groups.upsert', (list) => list.forEach((g) => groups.set(g.id, g)));
+    sock.ws.on('CB:ack,class:message', (node) => {
+      if (node.attrs.error) self.errors += 1;
+      const done = acks.get(node.attrs.id);
+      if (done) {
+        acks.delete(node.attrs.id);
+        done();
+      } else {
+        early.add(node.attrs.id);
+      }
+    });
+    sock.ev.on('messages.upsert', ({ messages }) => {
+      for (const m of messages) {
+        if (m.key.fromMe) continue;
+        const text = m.message?.conversation ?? m.message?.extendedTextMessage?.text;
+        if (text) texts.forEach((fn) => fn(text));
+      }
+    });
+    sock.ev.on('connection.update', ({ connection, qr, lastDisconnect }) => {
+      if (qr) emit('qr', { qr, index });
+      if (connection === 'open') opens.splice(0).forEach((fn) => fn(now()));
+      if (connection === 'close') {
+        const code = lastDisconnect?.error?.output?.statusCode;
+        if (code === B.DisconnectReason.restartRequired) start();
+        else if (code !== B.DisconnectReason.loggedOut && self.reconnect) start();
+        else emit('closed', { code, index });
+      }
+    });
+  };
+  self.nextOpen = () => new Promise((resolveOpen) => opens.push(resolveOpen));
+  self.onText = (fn) => {
+    texts.push(fn);
+    return () => texts.splice(texts.indexOf(fn), 1);
+  };
+  self.ackOf = (id) => new Promise((done) => {
     if (early.delete(id)) done();
     else acks.set(id, done);
   });
+  self.cacheGroup = async (jid) => groups.set(jid, await self.sock.groupMetadata(jid));
+  self.start = () => {
+    const opened = self.nextOpen();
+    start();
+    return opened;
+  };
+  return self;
+}
+
+const control = async (path, body) => {
+  const r = await fetch(config.http + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+  return r.json();
+};
+
+async function sendBench() {
+  const me = await account(config.auth);
+  await me.start();
   const sendOne = async (to, text) => {
     const t0 = now();
-    const msg = await sock.sendMessage(to, { text });
-    await ackOf(msg.key.id);
+    const msg = await me.sock.sendMessage(to, { text });
+    await me.ackOf(msg.key.id);
     return now() - t0;
   };
   const results = {};
   for (const [name, to] of Object.entries(config.targets)) {
-    const errorsBefore = errors;
+    if (to.endsWith('@g.us')) await me.cacheGroup(to);
+    const errorsBefore = me.errors;
     for (let i = 0; i < (config.warmup ?? 5); i++) await sendOne(to, `warm-up ${i}`);
     const latency = [];
     for (let i = 0; i < (config.latency ?? 100); i++) latency.push(await sendOne(to, `latency ${i}`));
@@ -97,11 +149,68 @@ async function sendBench() {
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
     const seconds = (now() - t0) / 1000;
-    results[name] = { latency_ms: latency, throughput: { messages: total, seconds }, errors: errors - errorsBefore };
+    results[name] = { latency_ms: latency, throughput: { messages: total, seconds }, errors: me.errors - errorsBefore };
   }
-  emit('result', { targets: results });
-  sock.end(undefined);
+  // Receive: the phones write bursts to this account; done when all are decrypted and emitted.
+  const expected = config.bursts.reduce((n, b) => n + b.count, 0);
+  let got = 0;
+  let allIn;
+  const done = new Promise((r) => (allIn = r));
+  const stop = me.onText((text) => {
+    if (text.startsWith('burst ') && ++got === expected) allIn(now());
+  });
+  const r0 = now();
+  const produced = Promise.all(
+    config.bursts.map((b) => control(`/sandbox/phones/${b.from}/messages/burst`, { to: b.to, text: 'burst', count: b.count })),
+  ).then(() => now());
+  const [producedAt, receivedAt] = await Promise.all([produced, done]);
+  stop();
+  const receive = { messages: expected, seconds: (receivedAt - r0) / 1000, produced_seconds: (producedAt - r0) / 1000 };
+  // Reconnect: the sandbox drops the socket; time until the (new) socket is open again.
+  const reconnect = [];
+  const jid = me.sock.user.id;
+  for (let i = 0; i < (config.drops ?? 5); i++) {
+    const opened = me.nextOpen();
+    const t0 = now();
+    await control('/sandbox/faults', { action: 'drop', jid });
+    reconnect.push((await opened) - t0);
+  }
+  emit('result', { targets: results, receive, reconnect_ms: reconnect });
+  me.reconnect = false;
+  me.sock.end(undefined);
   await new Promise((r) => setTimeout(r, 50)); // let creds writes settle before exit
+  process.exit(0);
+}
+
+// Mode "idle": `count` accounts in this process, linked `parallel` at a time; RSS after a GC
+// before the first socket and once all are open and have been idle for `settle` ms.
+async function idleBench() {
+  const rss = () => {
+    globalThis.gc();
+    globalThis.gc();
+    return process.memoryUsage().rss;
+  };
+  const before = rss();
+  const accounts = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < config.count) {
+      const i = next++;
+      const acc = await account(`${config.auth}/${i}`, i);
+      accounts.push(acc);
+      await acc.start();
+    }
+  };
+  await Promise.all(Array.from({ length: config.parallel ?? 10 }, worker));
+  await new Promise((r) => setTimeout(r, config.settle ?? 2000));
+  const after = rss();
+  const open = accounts.filter((a) => a.sock.user && a.sock.ws.isOpen).length;
+  emit('result', { before, after, count: config.count, open });
+  for (const a of accounts) {
+    a.reconnect = false;
+    a.sock.end(undefined);
+  }
+  await new Promise((r) => setTimeout(r, 50));
   process.exit(0);
 }
 
@@ -177,4 +286,5 @@ async function signalBench() {
 }
 
 if (config.mode === 'signal') await signalBench();
+else if (config.mode === 'idle') await idleBench();
 else await sendBench();

@@ -22,21 +22,14 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
-import platform
 import random
-import re
-import subprocess
 import sys
-import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from benchlib import BENCH_DIR, best_rate, machine, run_node_sync, today, write_section
 
 from buzpo_nb.wa.binary import Node, decode_node, encode_node
 
-BENCH_DIR = Path(__file__).resolve().parent
-RESULTS = BENCH_DIR / "RESULTS.md"
 SECTION = "## Binary node codec"
 
 
@@ -84,25 +77,6 @@ def to_json(node: Node) -> dict[str, Any]:
     return {"tag": node.tag, "attrs": node.attrs, "content": content}
 
 
-def rate(fn: Callable[[], object], seconds: float, runs: int) -> float:
-    """Best of ``runs`` runs of ``seconds`` CPU time each (after a warm-up run), in calls/s.
-
-    CPU time (not wall time) and best-of-N keep the numbers stable on a shared machine.
-    """
-    best = 0.0
-    clock = time.process_time
-    for round_ in range(runs + 1):
-        ops = 0
-        start = clock()
-        while (elapsed := clock() - start) < seconds:
-            for _ in range(20):
-                fn()
-            ops += 20
-        if round_:
-            best = max(best, ops / elapsed)
-    return best
-
-
 def buzpo_rates(seconds: float, runs: int) -> dict[str, dict[str, Any]]:
     out = {}
     for name, node in CASES.items():
@@ -110,44 +84,22 @@ def buzpo_rates(seconds: float, runs: int) -> dict[str, dict[str, Any]]:
         assert decode_node(data) == node
         out[name] = {
             "hex": data.hex(),
-            "encode": rate(lambda node=node: encode_node(node), seconds, runs),
-            "decode": rate(lambda data=data: decode_node(data), seconds, runs),
+            "encode": best_rate(lambda node=node: encode_node(node), seconds, runs, 20),
+            "decode": best_rate(lambda data=data: decode_node(data), seconds, runs, 20),
         }
     return out
 
 
 def baileys_rates(seconds: float, runs: int) -> dict[str, dict[str, Any]]:
     payload = {"seconds": seconds, "runs": runs, "cases": {k: to_json(v) for k, v in CASES.items()}}
-    proc = subprocess.run(
-        ["node", str(BENCH_DIR / "baileys_codec.mjs")],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(proc.stdout)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        if found := re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE):
-            cpu = found.group(1).strip()
-    except OSError:
-        pass
-    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}; "
-        f"CPython {platform.python_version()}, Node {node}"
-    )
+    return json.loads(run_node_sync(BENCH_DIR / "baileys_codec.mjs", {}, json.dumps(payload)))
 
 
 def section(buzpo: dict, baileys: dict, seconds: float, runs: int) -> str:
     lines = [
         SECTION,
         "",
-        f"`python bench/codec.py` on {time.strftime('%Y-%m-%d')}: {machine()}.",
+        f"`python bench/codec.py` on {today()}: {machine()}.",
         f"Operations per CPU-second, best of {runs} runs of {seconds:g} s CPU time each after a",
         "warm-up run (CPU time and best-of-N, because the machine is shared).",
         "Both sides produced byte-identical encodings of both stanzas.",
@@ -184,16 +136,14 @@ def section(buzpo: dict, baileys: dict, seconds: float, runs: int) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the codec section of RESULTS.md, leaving other sections alone."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    new = (
-        pattern.sub(lambda _: text + "\n", old, count=1)
-        if pattern.search(old)
-        else (old.rstrip("\n") + "\n\n" + text + "\n")
-    )
-    RESULTS.write_text(new.rstrip("\n") + "\n")
+def measure(seconds: float, runs: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(buzpo, baileys)``: per stanza, ops/s and the encoding (checked to be identical)."""
+    buzpo = buzpo_rates(seconds, runs)
+    baileys = baileys_rates(seconds, runs)
+    for name in CASES:
+        if buzpo[name]["hex"] != baileys[name]["hex"]:
+            sys.exit(f"{name}: Buzpo and Baileys encodings differ")
+    return buzpo, baileys
 
 
 def main() -> None:
@@ -202,15 +152,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="timing runs (the best counts)")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     args = parser.parse_args()
-    buzpo = buzpo_rates(args.seconds, args.runs)
-    baileys = baileys_rates(args.seconds, args.runs)
-    for name in CASES:
-        if buzpo[name]["hex"] != baileys[name]["hex"]:
-            sys.exit(f"{name}: Buzpo and Baileys encodings differ")
-    text = section(buzpo, baileys, args.seconds, args.runs)
+    text = section(*measure(args.seconds, args.runs), args.seconds, args.runs)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -37,17 +36,14 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
-from send import buzpo_send, sandbox_process  # bench/send.py (same folder)
+from benchlib import ROOT, machine, sandbox_or, today, write_section
+from send import buzpo_send  # bench/send.py (same folder)
 
 from buzpo_nb.gateway.cli import READY
 
-BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
-RESULTS = BENCH_DIR / "RESULTS.md"
 SECTION = "## Gateway"
 PHONES = ("15557780001", "15557780002", "15557780003", "15557780004")
 TIMEOUT = 60.0
@@ -225,7 +221,6 @@ def pct(values: list[float], q: float) -> float:
 
 
 def render(args: argparse.Namespace, raw: dict[str, Any], gw: dict[str, Any]) -> str:
-    cpu = platform.processor() or platform.machine()
     raw_rate = raw["throughput"]["messages"] / raw["throughput"]["seconds"]
     r50, r99 = pct(raw["latency_ms"], 50), pct(raw["latency_ms"], 99)
     a50, a99 = pct(gw["ack_ms"], 50), pct(gw["ack_ms"], 99)
@@ -236,8 +231,7 @@ def render(args: argparse.Namespace, raw: dict[str, Any], gw: dict[str, Any]) ->
     lines = [
         SECTION,
         "",
-        f"`python bench/gateway.py` on {time.strftime('%Y-%m-%d')}: {cpu}, {os.cpu_count()} CPUs, "
-        f"Linux {platform.release()}; CPython {platform.python_version()}.",
+        f"`python bench/gateway.py` on {today()}: {machine()}.",
         "One sandbox and one `buzpo serve --wa-url` (rate limit off), each in its own process;",
         "the caller, the raw client and a bare loopback webhook receiver in a third. Raw:",
         "`send_text` call -> server ack. Gateway: `POST /api/v1/messages` -> `202` (stored,",
@@ -266,19 +260,10 @@ def render(args: argparse.Namespace, raw: dict[str, Any], gw: dict[str, Any]) ->
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    RESULTS.write_text(updated)
-
-
-async def main_async(args: argparse.Namespace) -> str:
+async def main_async(args: argparse.Namespace, sandbox: tuple[str, str] | None = None) -> str:
+    """The section's text; ``sandbox``: ``(ws_url, http_url)`` of a running one to use."""
     async with (
-        sandbox_process() as (ws_url, http_url),
+        sandbox_or(sandbox) as (ws_url, http_url),
         httpx.AsyncClient(base_url=http_url, timeout=TIMEOUT) as sandbox,
     ):
         for number in PHONES:
@@ -289,18 +274,22 @@ async def main_async(args: argparse.Namespace) -> str:
     return render(args, raw, gw)
 
 
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--latency", type=int, default=200)
+    p.add_argument("--throughput", type=int, default=1000)
+    p.add_argument("--concurrency", type=int, default=50)
+    p.add_argument("--no-write", action="store_true")
+    return p
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--latency", type=int, default=200)
-    parser.add_argument("--throughput", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
+    args = parser().parse_args()
     text = asyncio.run(main_async(args))
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
     return 0
 
 

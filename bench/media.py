@@ -30,21 +30,16 @@ import argparse
 import json
 import os
 import platform
-import re
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from benchlib import BENCH_DIR, RESULTS, cpu_name, run_node_sync, today, write_section
 from cryptography.hazmat.backends.openssl import backend
 
 from buzpo_nb.wa.media import MediaDecryptor, MediaEncryptor, decrypt_media, encrypt_media
 
-BENCH_DIR = Path(__file__).resolve().parent
-RESULTS = BENCH_DIR / "RESULTS.md"
 SECTION = "## Media crypto"
 SIZES = [1 << 20, 10 << 20]
 PIECE = 64 * 1024
@@ -108,17 +103,8 @@ def buzpo_cases(size: int, runs: int) -> dict[str, dict[str, float]]:
 
 
 def baileys_cases(runs: int) -> dict[str, Any]:
-    proc = subprocess.run(
-        ["node", str(BENCH_DIR / "baileys_media.mjs")],
-        input=json.dumps({"sizes": SIZES, "runs": runs, "chunk": PIECE}),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    if proc.returncode != 0:
-        sys.exit(f"baileys_media.mjs failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout)
+    payload = json.dumps({"sizes": SIZES, "runs": runs, "chunk": PIECE})
+    return json.loads(run_node_sync(BENCH_DIR / "baileys_media.mjs", {}, payload))
 
 
 ROWS = [
@@ -150,20 +136,10 @@ def table(buzpo: dict[int, Any], baileys: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def section(body: str, runs: int, node_version: str) -> str:
     return f"""{SECTION}
 
-`python bench/media.py` on {time.strftime("%Y-%m-%d")}: {cpu_name()}, {os.cpu_count()} CPUs, \
+`python bench/media.py` on {today()}: {cpu_name()}, {os.cpu_count()} CPUs, \
 Linux {platform.release()}; CPython {platform.python_version()} (`cryptography` on \
 {backend.openssl_version_text()}, hashlib on {ssl.OPENSSL_VERSION}), Node {node_version}.
 MB/s = 10^6 plaintext bytes per second, best of {runs} runs after a warm-up; wall-clock and
@@ -203,14 +179,9 @@ a whole file.
 """
 
 
-def write_section(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(updated.rstrip("\n") + "\n")
+def measure_all(runs: int) -> tuple[dict[int, Any], dict[str, Any]]:
+    """``(buzpo, baileys)`` MB/s per size and case (Baileys' sizes are strings: JSON keys)."""
+    return {size: buzpo_cases(size, runs) for size in SIZES}, baileys_cases(runs)
 
 
 def main() -> None:
@@ -218,12 +189,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    buzpo = {size: buzpo_cases(size, args.runs) for size in SIZES}
-    baileys = baileys_cases(args.runs)
+    buzpo, baileys = measure_all(args.runs)
     body = table(buzpo, baileys)
     print(body)
     if not args.no_write:
-        write_section(section(body, args.runs, baileys["node"]))
+        write_section(SECTION, section(body, args.runs, baileys["node"]))
         print(f"wrote {SECTION!r} in {RESULTS}")
 
 
