@@ -102,5 +102,12 @@ def dumps(value: Any, *, indent: int | None = None) -> str:
 
 
 def loads(text: str | bytes) -> Any:
-    """``JSON.parse(text, BufferJSON.reviver)``."""
-    return json.loads(text, object_hook=revive_object)
+    """``JSON.parse(text, BufferJSON.reviver)``.
+
+    ``ValueError`` for anything that is not JSON, including nesting too deep for the parser
+    (``json`` raises ``RecursionError`` there, which callers catching ``ValueError`` would miss).
+    """
+    try:
+        return json.loads(text, object_hook=revive_object)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None

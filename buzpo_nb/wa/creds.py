@@ -288,7 +288,10 @@ class AuthCreds:
             raise DecodeError(f"creds.json is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise DecodeError("creds.json is not a JSON object")
-        return cls.from_json_dict(data)
+        try:
+            return cls.from_json_dict(data)
+        except RecursionError:  # reviving a value nested near the parser's limit
+            raise DecodeError("creds.json is nested too deeply") from None
 
 
 def init_auth_creds(

@@ -61,6 +61,7 @@ A decoded tree is acyclic, so the collector can reclaim nothing while it is buil
 Small payloads skip the pause: two calls would cost more than they save.
 """
 
+_INFLATE_STEP = 1 << 20  # bytes inflated per step (see _inflate)
 _FLAG_COMPRESSED = 0x02  # bit in the payload's first byte: rest is zlib (not raw deflate)
 
 _SINGLE = SINGLE_BYTE_TOKENS
@@ -84,7 +85,7 @@ def decode_node(data: bytes | bytearray | memoryview, *, max_inflated: int = MAX
     if not data:
         raise DecodeError("empty binary node payload")
     if data[0] & _FLAG_COMPRESSED:
-        data = b"\x00" + _inflate(data, max_inflated)
+        data = _inflate(data, max_inflated)
     pause_gc = len(data) >= _GC_PAUSE_MIN_BYTES and gc.isenabled()
     if pause_gc:
         gc.disable()
@@ -103,17 +104,30 @@ def decode_node(data: bytes | bytearray | memoryview, *, max_inflated: int = MAX
 
 
 def _inflate(data: bytes, max_inflated: int) -> bytes:
-    """Inflate ``data[1:]`` (zlib); bytes after the stream are ignored, as Node's inflate does."""
+    """Inflate ``data[1:]`` (zlib) behind a zero flag byte; bytes after the stream are ignored,
+    as Node's inflate does.
+
+    Inflated in ``_INFLATE_STEP`` pieces into one growing buffer, so a bomb is refused once the
+    cap is passed while holding about the cap (one ``decompress(max_length=cap)`` call would
+    hold twice that while joining its output blocks).
+    """
     inflater = zlib.decompressobj()
+    out = bytearray(b"\x00")
+    pending: bytes | memoryview = memoryview(data)[1:]
     try:
-        out = inflater.decompress(memoryview(data)[1:], max_inflated + 1)
+        while True:
+            piece = inflater.decompress(pending, _INFLATE_STEP)
+            out += piece
+            if len(out) - 1 > max_inflated:
+                raise DecodeError(f"compressed binary node inflates beyond {max_inflated} bytes")
+            pending = inflater.unconsumed_tail
+            if inflater.eof or not piece:  # no output: the input is used up
+                break
     except zlib.error as exc:
         raise DecodeError(f"compressed binary node: {exc}") from None
-    if len(out) > max_inflated:
-        raise DecodeError(f"compressed binary node inflates beyond {max_inflated} bytes")
     if not inflater.eof:
         raise DecodeError("compressed binary node: truncated zlib stream")
-    return out
+    return bytes(out)
 
 
 def _fail(message: str) -> DecodeError:

@@ -145,5 +145,6 @@ class SenderKeyRecord:
             if not isinstance(parsed, list):
                 raise TypeError("sender key record must be a JSON array")
             return cls([SenderKeyState.from_json_obj(s) for s in parsed])
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # RecursionError: JSON nested deeper than the parser allows.
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
             raise MalformedRecord(f"not a Baileys sender key record: {exc!r}") from exc

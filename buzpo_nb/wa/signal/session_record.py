@@ -283,7 +283,7 @@ class SessionRecord:
                 name: SessionState.from_json_dict(entry)
                 for name, entry in (data.get("_sessions") or {}).items()
             }
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             raise MalformedRecord(f"not a libsignal session record: {exc!r}") from exc
         return cls(sessions, SESSION_RECORD_VERSION)
 
@@ -291,7 +291,7 @@ class SessionRecord:
     def from_json(cls, text: str | bytes) -> SessionRecord:
         try:
             data = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
             raise MalformedRecord(f"session record is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise MalformedRecord("session record must be a JSON object")
