@@ -287,6 +287,13 @@ class Client:
         return Me(creds.me.id, creds.me.lid, creds.me.name, creds.platform)
 
     @property
+    def connected(self) -> bool:
+        """True while the logged-in connection can carry a stanza right now. ``state`` still
+        says ``open`` for a moment after the socket broke (until the supervisor notices)."""
+        conn = self._conn
+        return self._state == "open" and conn is not None and not conn.closed
+
+    @property
     def is_linked(self) -> bool:
         return self.me is not None
 

@@ -147,8 +147,70 @@ def validation_response(errors: Sequence[Mapping[str, Any]]) -> JSONResponse:
     return error_response(422, code, message, field)
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ErrorBody",
+    "type": "object",
+    "description": "Every error the gateway answers, whatever refused the request.",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "field"],
+            "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "description": "A stable token, e.g. not_found"},
+                "message": {"type": "string", "description": "What went wrong, for people"},
+                "field": {
+                    "anyOf": [{"type": "string"}, {"type": "null"}],
+                    "description": "The input that caused it (camelCase, dotted), if one did",
+                },
+            },
+        }
+    },
+}
+_ERROR_RESPONSE = {
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+}
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document tell the truth about errors.
+
+    FastAPI documents a 422 with its own ``HTTPValidationError`` body, which this gateway never
+    answers, and nothing else. Every operation can in fact answer 4XX/5XX (auth, unknown ids,
+    rate limits, body limits, an unavailable session), always as ``ErrorBody``; clients
+    generated from the document (and schemathesis) rely on that.
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["ErrorBody"] = ERROR_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = {"description": "Invalid input", **_ERROR_RESPONSE}
+            responses.setdefault("4XX", {"description": "Refused request", **_ERROR_RESPONSE})
+            responses.setdefault("5XX", {"description": "Server-side failure", **_ERROR_RESPONSE})
+    return schema
+
+
+def _install_openapi(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every failure, ours or the framework's, as ``{"error": {...}}``."""
+    """Answer every failure, ours or the framework's, as ``{"error": {...}}`` (and document
+    that shape in the OpenAPI schema)."""
+    _install_openapi(app)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from buzpo_nb.client import Client, NotConnected, media_errors
+from buzpo_nb.client import Client, ClientStopped, ConnectionUpdate, NotConnected, media_errors
 from buzpo_nb.client.errors import ClientError, ConnectionClosed
 from buzpo_nb.client.media_prep import PreparedMedia, prepare_media, sniff_mimetype
 from buzpo_nb.client.messages import (
@@ -426,7 +426,8 @@ class SendPipeline:
                 await self.store.mark_message_failed(message.id, f"invalid recipient: {exc}")
                 return
             except (SendTimeout, ConnectionClosed, NotConnected) as exc:
-                attempts += 1
+                if not isinstance(exc, NotConnected):  # NotConnected: nothing left, no attempt
+                    attempts += 1
                 log.info(
                     "message %s: attempt %d ended without an ack (%s)", message.id, attempts, exc
                 )
@@ -435,6 +436,7 @@ class SendPipeline:
                         message.id, f"no server acknowledgement after {attempts} attempts"
                     )
                     return
+                await self._reconnected(client)
                 continue
             except (MessagingError, ClientError, BuzpoError) as exc:
                 await self.store.mark_message_failed(message.id, f"send failed: {exc}")
@@ -452,6 +454,18 @@ class SendPipeline:
             except ApiError:
                 if not self.sessions.wanted(message.session_id):
                     return None
+
+    async def _reconnected(self, client: Client) -> None:
+        """After a send broke with the socket, wait for the client's next connection. The
+        session still says ``open`` for a moment after its socket broke, and retrying against
+        that at once used up every attempt within a millisecond and failed an accepted message
+        (found by the chaos test, tests/faults)."""
+        if client.connected:
+            return
+        with contextlib.suppress(TimeoutError, ClientStopped):
+            await client.wait_for(
+                ConnectionUpdate, lambda u: u.state == "open", timeout=self.open_wait
+            )
 
     def _status(self, message: Message) -> str:
         return self.sessions.status(message.session_id) or "gone"

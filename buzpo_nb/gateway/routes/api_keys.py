@@ -10,7 +10,7 @@ from buzpo_nb.gateway.admin_auth import require_admin
 from buzpo_nb.gateway.errors import NotFound
 from buzpo_nb.gateway.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, iso
 from buzpo_nb.gateway.services import ApiKeysDep
-from buzpo_nb.gateway.store import ApiKeyRecord
+from buzpo_nb.gateway.store import ApiKeyRecord, SessionNotFound
 
 router = APIRouter(prefix="/api/api-keys", tags=["api keys"], dependencies=[Depends(require_admin)])
 
@@ -18,7 +18,12 @@ router = APIRouter(prefix="/api/api-keys", tags=["api keys"], dependencies=[Depe
 @router.post("", status_code=201, response_model=ApiKeyCreated)
 async def create_key(body: ApiKeyCreate, keys: ApiKeysDep) -> ApiKeyCreated:
     """A new key for ``/api/v1``; the ``key`` is in this response only (stored as a hash)."""
-    new = await keys.create(body.label, session_id=body.session_id)
+    try:
+        new = await keys.create(body.label, session_id=body.session_id)
+    except SessionNotFound:  # found by schemathesis: was a 500
+        raise NotFound(
+            f"no session {body.session_id!r}", field="sessionId", code="session_not_found"
+        ) from None
     return ApiKeyCreated(**key_out(new.record).model_dump(), key=new.key)
 
 
