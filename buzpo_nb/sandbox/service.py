@@ -62,6 +62,8 @@ log = logging.getLogger("buzpo.sandbox")
 DEFAULT_LINK_TIMEOUT = 30.0
 MAX_TEXT = 65536  # characters; WhatsApp's own limit is in this range
 MAX_WAIT = 60.0  # seconds a reader may wait for new messages
+SLOW_SAVE = 0.05  # seconds; a state save slower than this spaces out the next one
+SAVE_SPACING = 4.0  # ... by this many times its duration
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,7 @@ class Sandbox:
         self.state = state
         self.world = world if world is not None else (state.load() if state else World())
         self._save_pending = False
+        self._last_save_seconds = 0.0
         self._change: asyncio.Event | None = None  # set on the next world change
         self.world.on_change = self._world_changed
         self.clock = clock
@@ -152,12 +155,22 @@ class Sandbox:
             self.save_now()
             return
         self._save_pending = True
-        loop.call_soon(self.save_now)
+        # A whole-world write grows with the world (1,000 linked devices with their pre-keys are
+        # tens of MB): once one takes long, wait a few times its duration before the next, so
+        # saving never takes more than ~1/(SAVE_SPACING+1) of the server's time. Small worlds
+        # (tests, notebooks) still save right after the change. A clean stop saves what is
+        # pending (``close_connections``).
+        if self._last_save_seconds < SLOW_SAVE:
+            loop.call_soon(self.save_now)
+        else:
+            loop.call_later(self._last_save_seconds * SAVE_SPACING, self.save_now)
 
     def save_now(self) -> None:
         self._save_pending = False
         if self.state is not None:
+            started = time.perf_counter()
             self.state.save(self.world)
+            self._last_save_seconds = time.perf_counter() - started
 
     # -- phones ----------------------------------------------------------------------------------
     def create_phone(self, number: str, *, lid: str | None = None) -> Phone:
