@@ -26,6 +26,7 @@ from buzpo_nb.gateway.config import GatewaySettings
 from buzpo_nb.gateway.dm_policy import PairingBook
 from buzpo_nb.gateway.errors import install_error_handlers
 from buzpo_nb.gateway.inbound import InboundPipeline
+from buzpo_nb.gateway.live_events import LiveEvents
 from buzpo_nb.gateway.rate_limit import RateLimiter, install_rate_limiter
 from buzpo_nb.gateway.routes import ROUTERS, dashboard
 from buzpo_nb.gateway.send_pipeline import (
@@ -71,7 +72,12 @@ def create_app(
             install_auth(
                 app, admin=AdminPolicy.from_settings(settings, token.value), api_keys=svc.api_keys
             )
-            yield
+            # From the start (not the first stream): it keeps received media thumbnails.
+            hub = app.state.live_events = LiveEvents(svc, settings.home / "thumbnails")
+            try:
+                yield
+            finally:
+                hub.close()
             del app.state.services
 
     app = FastAPI(
@@ -121,6 +127,7 @@ async def running_services(
             max_bytes=settings.limits.media_max_bytes,
             timeout=settings.limits.media_timeout,
             max_redirects=settings.limits.media_max_redirects,
+            upload_dir=settings.home / "uploads",
         )
     pipeline = SendPipeline(store, manager, media=media, changes=changes)
     svc = Services(

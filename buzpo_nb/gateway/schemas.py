@@ -191,6 +191,35 @@ class InternalSend(_Request):
         return self
 
 
+MAX_MEDIA_DATA = 2 * 1024 * 1024  # base64 characters; the request body limit usually binds first
+
+
+class DashboardSend(InternalSend):
+    """The dashboard's compose box: ``InternalSend`` plus an uploaded file (``mediaData``,
+    base64) in place of ``mediaUrl``. Only ``POST /api/sessions/{id}/send`` takes it."""
+
+    media_data: str | None = Field(
+        default=None, max_length=MAX_MEDIA_DATA, description="The file, base64 (standard)"
+    )
+    file_name: str | None = Field(default=None, max_length=255)
+
+    @model_validator(mode="after")
+    def _content(self) -> DashboardSend:  # replaces InternalSend._content
+        media = [
+            name for name, v in (("mediaUrl", self.media_url), ("mediaData", self.media_data)) if v
+        ]
+        if len(media) > 1:
+            raise ValueError("give 'mediaUrl' or 'mediaData', not both")
+        if not media:
+            if self.text is None or not self.text.strip():
+                raise ValueError("give 'text', 'mediaUrl' or 'mediaData'")
+            if self.caption is not None or self.media_type is not None or self.file_name:
+                raise ValueError("'caption', 'mediaType' and 'fileName' go with media")
+        elif self.text is not None:
+            raise ValueError(f"give 'text' or '{media[0]}' (with 'caption'), not both")
+        return self
+
+
 class MessageSend(InternalSend):
     session_id: str | None = Field(
         default=None, max_length=64, description="Which session sends; optional with one open"

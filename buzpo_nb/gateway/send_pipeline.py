@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from buzpo_nb.client import Client, ClientStopped, ConnectionUpdate, NotConnected, media_errors
@@ -56,6 +58,7 @@ from buzpo_nb.gateway.errors import (
     Unprocessable,
 )
 from buzpo_nb.gateway.formatting import DEFAULT_CHUNK_LIMIT, split_text, to_whatsapp
+from buzpo_nb.gateway.private_files import delete_private, read_private, write_private
 from buzpo_nb.gateway.sessions import SessionManager
 from buzpo_nb.gateway.store import (
     GatewayStore,
@@ -89,6 +92,17 @@ class SendRequest:
     media_type: str | None = None
     caption: str | None = None
     reply_to_id: str | None = None
+    media_data: bytes | None = (
+        None  # an uploaded file (dashboard); media_url is ``upload:<sha256>``
+    )
+    file_name: str | None = None
+
+    @property
+    def has_media(self) -> bool:
+        return self.media_url is not None or self.media_data is not None
+
+
+UPLOAD_SCHEME = "upload:"
 
 
 class MediaSender(Protocol):
@@ -132,16 +146,27 @@ class UrlMediaSender:
     KEEP = 16
 
     def __init__(
-        self, policy: UrlPolicy, *, max_bytes: int, timeout: float, max_redirects: int = 5
+        self,
+        policy: UrlPolicy,
+        *,
+        max_bytes: int,
+        timeout: float,
+        max_redirects: int = 5,
+        upload_dir: Path | None = None,
     ) -> None:
         self.policy = policy
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.max_redirects = max_redirects
+        self.upload_dir = upload_dir  # uploaded files wait here until sent (survive a restart)
         self._ready: dict[str, PreparedMedia] = {}
 
     async def _prepare(self, request: SendRequest) -> PreparedMedia:
         assert request.media_url is not None
+        if request.media_data is not None:
+            return await self._prepare_bytes(
+                request.media_data, request, None, request.file_name, field="mediaData"
+            )
         fetched = await fetch_media(
             request.media_url,
             policy=self.policy,
@@ -149,20 +174,43 @@ class UrlMediaSender:
             timeout=self.timeout,
             max_redirects=self.max_redirects,
         )
-        sniffed = sniff_mimetype(fetched.data[:64])
         declared = (fetched.content_type or "").split(";", 1)[0].strip() or None
-        kind = media_kind(request.media_type, sniffed or declared or "")
         name = fetched.url.rsplit("/", 1)[-1].split("?", 1)[0] or None
+        return await self._prepare_bytes(fetched.data, request, declared, name, field="mediaUrl")
+
+    async def _prepare_bytes(
+        self,
+        data: bytes,
+        request: SendRequest,
+        declared: str | None,
+        name: str | None,
+        *,
+        field: str,
+    ) -> PreparedMedia:
+        if len(data) > self.max_bytes:
+            raise MediaTooLarge(field, self.max_bytes)
+        sniffed = sniff_mimetype(data[:64])
+        kind = media_kind(request.media_type, sniffed or declared or "")
         try:
-            return await prepare_media(fetched.data, kind, mimetype=declared, file_name=name)
+            return await prepare_media(data, kind, mimetype=declared, file_name=name)
         except media_errors.MediaTooLarge as exc:
-            raise MediaTooLarge("mediaUrl", exc.limit) from None
+            raise MediaTooLarge(field, exc.limit) from None
         except media_errors.UnsupportedMedia as exc:
-            raise Unprocessable(str(exc), field="mediaUrl", code="unsupported_media") from None
+            raise Unprocessable(str(exc), field=field, code="unsupported_media") from None
+
+    def _upload_path(self, media_url: str) -> Path | None:
+        digest = media_url.removeprefix(UPLOAD_SCHEME)
+        if self.upload_dir is None or not digest.isalnum():
+            return None
+        return self.upload_dir / digest
 
     async def check(self, request: SendRequest) -> None:
         prepared = await self._prepare(request)
         assert request.media_url is not None
+        if request.media_data is not None:
+            path = self._upload_path(request.media_url)
+            if path is not None:
+                await asyncio.to_thread(write_private, path, request.media_data)
         self._ready.pop(request.media_url, None)
         self._ready[request.media_url] = prepared
         while len(self._ready) > self.KEEP:
@@ -178,14 +226,27 @@ class UrlMediaSender:
         message_id: str,
     ) -> MessageKey:
         assert request.media_url is not None
+        is_upload = request.media_url.startswith(UPLOAD_SCHEME)
+        upload = self._upload_path(request.media_url) if is_upload else None
         prepared = self._ready.pop(request.media_url, None)
         if prepared is None or prepared.kind != media_kind(request.media_type, prepared.mimetype):
+            if is_upload:
+                data = await asyncio.to_thread(read_private, upload) if upload else None
+                if data is None:
+                    raise MessagingError("mediaData: the uploaded file is gone")
+                request = dataclasses.replace(request, media_data=data)
             try:
                 prepared = await self._prepare(request)
             except ApiError as exc:  # the file changed or vanished since it was accepted
                 raise MessagingError(f"mediaUrl: {exc}") from None
         message = await client.media.build_message(prepared, caption=request.caption, quote=quote)
-        return await client.send_message(to, message, message_id=message_id)
+        key = await client.send_message(to, message, message_id=message_id)
+        if upload is not None:
+            await asyncio.to_thread(delete_private, upload)
+        return key
+
+
+MessageListener = Callable[[str | None, str | None], None]
 
 
 class MessageChanges:
@@ -198,10 +259,22 @@ class MessageChanges:
     def __init__(self, store: GatewayStore) -> None:
         self.store = store
         self._changed = asyncio.Event()
+        self._listeners: list[MessageListener] = []
 
-    def notify(self) -> None:
+    def add_listener(self, listener: MessageListener) -> Callable[[], None]:
+        """Call ``listener(session_id, message_id)`` after every change the pipeline makes
+        (accepted, sent, failed), webhook or not; ids are None when unknown (receipts)."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def notify(self, session_id: str | None = None, message_id: str | None = None) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+        for listener in list(self._listeners):
+            try:
+                listener(session_id, message_id)
+            except Exception:  # a listener's bug must not stop the send worker
+                log.exception("message change listener failed")
 
     async def wait(
         self, message_id: str, predicate: Callable[[Message], bool], timeout: float | None
@@ -287,7 +360,7 @@ class SendPipeline:
                     code="wrong_session",
                 )
             session_id = key_session
-        if request.media_url is not None:
+        if request.has_media:
             if self.media is None:
                 raise NotAvailable(
                     "sending media is not available in this build yet (text only for now)",
@@ -306,6 +379,7 @@ class SendPipeline:
             text=request.text,
             caption=request.caption,
             media_url=request.media_url,
+            file_name=request.file_name,
             quoted_id=quoted.id if quoted else None,
             api_key_id=api_key_id,
         )
@@ -324,6 +398,7 @@ class SendPipeline:
             ) from None
         if created:
             self._enqueue(sid, message.id)
+            self.changes.notify(sid, message.id)
         return message, created
 
     async def get(self, message_id: str, *, key_session: str | None = None) -> Message:
@@ -396,7 +471,7 @@ class SendPipeline:
                 log.exception("message %s: unexpected send failure", message_id)
                 with contextlib.suppress(StoreError):
                     await self.store.mark_message_failed(message_id, "internal error")
-            self.changes.notify()
+            self.changes.notify(session_id, message_id)
 
     async def _deliver(self, message_id: str) -> None:
         message = await self.store.get_message(message_id)
@@ -481,6 +556,7 @@ class SendPipeline:
                 media_url=message.media_url,
                 media_type=message.type,
                 caption=message.caption,
+                file_name=message.file_name,
             )
             await self.media.send(
                 client, message.chat, request, quote=quote, message_id=message.wa_id
@@ -547,5 +623,6 @@ def _bare(jid: str) -> str:
 
 
 def _fingerprint(request: SendRequest, session_id: str) -> str:
-    body = json.dumps([session_id, *request.__dict__.values()], sort_keys=True)
+    values = [v for k, v in request.__dict__.items() if k != "media_data"]  # in media_url
+    body = json.dumps([session_id, *values], sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()

@@ -73,6 +73,11 @@ class GatewayServer:
 
     async def stop(self) -> None:
         if self._server is not None:
+            # Open dashboard streams end first: uvicorn's graceful shutdown waits for every
+            # response, and an event stream never ends by itself.
+            hub = getattr(self.app.state, "live_events", None) if self.app else None
+            if hub is not None:
+                hub.close()
             await self._server.stop()
             self._server = None
 

@@ -198,6 +198,19 @@ class WebhookOutbox:
         self._scheduler: asyncio.Task[None] | None = None
         self._remove_listener: Callable[[], None] | None = None
         self._closing = False
+        self._attempt_listeners: list[Callable[[str, str], None]] = []
+
+    def add_attempt_listener(self, listener: Callable[[str, str], None]) -> None:
+        """Call ``listener(session_id, event_id)`` after every recorded attempt and every
+        replay (the dashboard's deliveries page updates live)."""
+        self._attempt_listeners.append(listener)
+
+    def _attempted(self, session_id: str, event_id: str) -> None:
+        for listener in list(self._attempt_listeners):
+            try:
+                listener(session_id, event_id)
+            except Exception:
+                log.exception("webhook attempt listener failed")
 
     @property
     def max_age(self) -> float:
@@ -255,6 +268,7 @@ class WebhookOutbox:
     async def replay(self, event_id: str) -> Delivery:
         delivery = await self.store.replay_event(event_id)
         self._announce()
+        self._attempted(delivery.session_id, delivery.event_id)
         return delivery
 
     async def wait_delivery(
@@ -318,6 +332,7 @@ class WebhookOutbox:
                     continue  # the session was deleted meanwhile, and its outbox with it
                 self._log(delivery, outcome)
                 self._announce()
+                self._attempted(session_id, target.delivery.event_id)
         except asyncio.CancelledError:
             raise
         except Exception:

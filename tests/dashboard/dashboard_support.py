@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -12,6 +14,7 @@ import httpx
 
 from buzpo_nb.client import ClientSettings
 from buzpo_nb.gateway.config import GatewaySettings, RateLimitSettings, WebhookSettings
+from buzpo_nb.gateway.server import GatewayServer
 from buzpo_nb.gateway.sessions import SessionOptions
 from buzpo_nb.sandbox import SandboxServer
 
@@ -73,3 +76,47 @@ class SseReader:
             got, data = await self.next()
             if got == kind and (predicate is None or predicate(data)):
                 return data
+
+
+def admin_client(gw: GatewayServer) -> httpx.AsyncClient:
+    """The REST API as the admin (bearer token), as a script or another tab would use it."""
+    return httpx.AsyncClient(
+        base_url=gw.url,
+        timeout=TIMEOUT,
+        headers={"Authorization": f"Bearer {gw.admin_token.value}"},
+    )
+
+
+async def link_session(
+    api: httpx.AsyncClient, gw: GatewayServer, sandbox: SandboxServer, **body: Any
+) -> tuple[str, str]:
+    """Create a session, a sandbox phone scans its QR; ``(session id, its number)`` once open."""
+    number = new_number()
+    sandbox.sandbox.create_phone(number)
+    created = await api.post("/api/sessions", json={"name": f"s {number}", **body})
+    assert created.status_code == 201, created.text
+    sid: str = created.json()["id"]
+    qr = (await api.post(f"/api/sessions/{sid}/qr")).json()
+    assert qr["status"] == "qr", qr
+    await sandbox.sandbox.link(number, qr=qr["qrString"])
+    await gw.services.sessions.wait_open(sid, TIMEOUT)
+    return sid, number
+
+
+def png(width: int = 64, height: int = 48, colour: tuple[int, int, int] = (200, 30, 90)) -> bytes:
+    """A small real PNG (Pillow), as a user would attach."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+@contextlib.asynccontextmanager
+async def open_stream(gw: GatewayServer) -> AsyncIterator[SseReader]:
+    """The admin's event stream, read past its ``ready``."""
+    async with admin_client(gw) as client, client.stream("GET", "/api/events/stream") as stream:
+        assert stream.status_code == 200
+        events = SseReader(stream)
+        await events.until("ready")
+        yield events

@@ -6,74 +6,14 @@ mint and revoke an API key, replay a webhook delivery. Screenshots go to ``tests
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
-import pytest
+from dashboard_browser import MS, closed_port, logged_in_page, shot
 from dashboard_support import TIMEOUT, new_number
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from buzpo_nb.gateway.server import GatewayServer
 from buzpo_nb.sandbox import SandboxServer
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-MS = int(TIMEOUT * 1000)
-expect.set_options(timeout=MS)
-
-
-@pytest.fixture
-async def browser(dash_gateway: GatewayServer) -> AsyncIterator[Browser]:
-    """Depends on the gateway so it closes first (an open event stream would otherwise hold
-    the server's graceful shutdown)."""
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        assert b.version.split(".")[0] in _debian_chromium_version()
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
-async def _page(browser: Browser, gw: GatewayServer) -> Page:
-    context = await browser.new_context(viewport={"width": 1100, "height": 760})
-    page = await context.new_page()
-    page.set_default_timeout(MS)
-    await page.goto(gw.url + "/")
-    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
-    await page.get_by_label("Admin token").fill(gw.admin_token.value)
-    await page.get_by_role("button", name="Log in").click()
-    await expect(page.get_by_role("heading", name="Sessions", exact=True)).to_be_visible()
-    await expect(page.locator("#live")).to_have_text("live")
-    return page
-
-
-async def _shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def _debian_chromium_version() -> str:
-    import subprocess
-
-    return subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_login_is_required_and_a_wrong_token_is_refused(
@@ -85,7 +25,7 @@ async def test_login_is_required_and_a_wrong_token_is_refused(
     await page.get_by_label("Admin token").fill("bzadm_wrong")
     await page.keyboard.press("Enter")  # keyboard only
     await expect(page.get_by_role("alert")).to_contain_text("not valid")
-    await _shot(page, "login")
+    await shot(page, "login")
     cookies = await page.context.cookies()
     assert not cookies
 
@@ -101,7 +41,7 @@ async def test_login_is_required_and_a_wrong_token_is_refused(
     assert background == "rgb(18, 20, 23)"
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # nothing overflows sideways
-    await _shot(page, "sessions-dark-mobile")
+    await shot(page, "sessions-dark-mobile")
     await dark.close()
 
 
@@ -112,21 +52,19 @@ async def test_link_compose_reply_keys_and_webhooks_in_chromium(
     number, friend = new_number(), new_number()
     sandbox.sandbox.create_phone(number)
     sandbox.sandbox.create_phone(friend)
-    page = await _page(browser, gw)
+    page = await logged_in_page(browser, gw)
     cookie = next(c for c in await page.context.cookies() if c["name"] == "buzpo_admin")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
 
     # Create a session (with a webhook nobody answers, for the deliveries page).
     await page.get_by_label("Name", exact=True).fill("Support line")
-    await page.get_by_label("Webhook URL (optional)").fill(
-        f"http://127.0.0.1:{_closed_port()}/hook"
-    )
+    await page.get_by_label("Webhook URL (optional)").fill(f"http://127.0.0.1:{closed_port()}/hook")
     await page.get_by_label("DM policy").select_option("open")
     await page.get_by_role("button", name="Create session").click()
     await expect(page.get_by_text("Webhook signing secret (shown once)")).to_be_visible()
     row = page.locator("tr[data-session]")
     await expect(row).to_have_count(1)
-    await _shot(page, "sessions")
+    await shot(page, "sessions")
 
     # Its page shows a QR image, by itself.
     await page.get_by_role("link", name="Support line").click()
@@ -134,7 +72,7 @@ async def test_link_compose_reply_keys_and_webhooks_in_chromium(
     await expect(qr).to_be_visible()
     assert (await qr.get_attribute("src") or "").startswith("data:image/png;base64,")
     await expect(page.get_by_test_id("status")).to_have_text("qr")
-    await _shot(page, "session-qr")
+    await shot(page, "session-qr")
 
     await page.evaluate("window.__sameDocument = true")
     sid = page.url.rsplit("/", 1)[-1]
@@ -183,7 +121,7 @@ async def test_link_compose_reply_keys_and_webhooks_in_chromium(
         async with asyncio.timeout(TIMEOUT):
             while not any(m.text == "You are welcome" for m in sandbox.sandbox.messages(friend)):
                 await sandbox.sandbox.wait_messages(friend, timeout=TIMEOUT)
-        await _shot(page, "session-open")
+        await shot(page, "session-open")
 
         # API keys: mint (shown once, copy button), list, revoke.
         await page.get_by_role("link", name="API keys").click()
@@ -195,7 +133,7 @@ async def test_link_compose_reply_keys_and_webhooks_in_chromium(
         assert (
             await api.get("/api/v1/messages/m_x", headers={"Authorization": f"Bearer {key}"})
         ).status_code == 404
-        await _shot(page, "api-keys")
+        await shot(page, "api-keys")
         page.once("dialog", lambda dialog: dialog.accept())
         await page.get_by_role("button", name="Revoke key ci bot").click()
         await expect(page.locator("tr[data-key]").get_by_test_id("status")).to_have_text("revoked")
@@ -211,7 +149,7 @@ async def test_link_compose_reply_keys_and_webhooks_in_chromium(
     await rows.first.get_by_role("button", name="Replay").click()
     await expect(rows).to_have_count(before + 1)
     await expect(page.get_by_text("(replay)").first).to_be_visible()
-    await _shot(page, "webhooks")
+    await shot(page, "webhooks")
 
     # Delete with confirmation.
     await page.get_by_role("link", name="Sessions").click()
@@ -224,7 +162,7 @@ async def test_the_page_reconnects_by_itself_after_a_server_restart(
     browser: Browser, dash_gateway: GatewayServer, sandbox: SandboxServer
 ) -> None:
     gw = dash_gateway
-    page = await _page(browser, gw)
+    page = await logged_in_page(browser, gw)
     await page.evaluate("window.__sameDocument = true")
     port = gw.port
     # Stop the server: the stream drops and the page says so.

@@ -117,13 +117,43 @@ async def me(grant: Annotated[AdminGrant, Depends(require_admin)]) -> dict[str, 
 @router.get("/api/sessions/{session_id}/messages", dependencies=[Depends(require_admin)])
 async def recent_messages(
     session_id: str,
+    request: Request,
     manager: SessionsDep,
     svc: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
     """The session's messages, newest first, both directions."""
     await manager.get(session_id)  # 404 for an unknown session
-    return [_message(m) for m in await svc.store.list_messages(session_id, limit=limit)]
+    thumbnails = live_events(request.app).thumbnails
+    out = []
+    for m in await svc.store.list_messages(session_id, limit=limit):
+        item = _message(m)
+        if m.type != "text" and await thumbnails.get(m.id) is not None:
+            item["thumbnail"] = f"/api/sessions/{session_id}/messages/{m.id}/thumbnail"
+        out.append(item)
+    return out
+
+
+@router.get(
+    "/api/sessions/{session_id}/messages/{message_id}/thumbnail",
+    dependencies=[Depends(require_admin)],
+    include_in_schema=False,
+)
+async def message_thumbnail(
+    session_id: str, message_id: str, request: Request, svc: ServicesDep
+) -> Response:
+    """The small JPEG preview of a media message (received inline or made from an upload)."""
+    message = await svc.store.get_message(message_id)
+    jpeg = None
+    if message is not None and message.session_id == session_id:
+        jpeg = await live_events(request.app).thumbnails.get(message_id)
+    if jpeg is None:
+        raise NotFound(f"no thumbnail for message {message_id!r}", code="not_found")
+    return Response(
+        jpeg,
+        media_type="image/jpeg",
+        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def _message(m: Message) -> dict[str, Any]:
@@ -137,6 +167,8 @@ def _message(m: Message) -> dict[str, Any]:
         "type": m.type,
         "text": m.text,
         "caption": m.caption,
+        "fileName": m.file_name,
+        "held": m.held,
         "status": m.status,
         "error": m.failure_reason,
         "replyToId": m.quoted_id,
@@ -151,21 +183,32 @@ def _message(m: Message) -> dict[str, Any]:
 async def event_stream(request: Request, manager: SessionsDep) -> StreamingResponse:
     """Server-Sent Events: ``session`` (a session's current state, with ``qr`` while one is
     shown) and ``messages`` (a session's messages changed: re-read them). Starts with
-    ``ready``; reconnecting browsers simply re-read everything."""
+    ``ready``; reconnecting browsers simply re-read everything. ``webhooks``: a session's
+    deliveries changed. Ends when the server stops (so it never holds the shutdown)."""
     hub = live_events(request.app)
     queue = hub.subscribe()
 
     async def stream() -> AsyncIterator[str]:
+        closed = asyncio.ensure_future(hub.closed.wait())
         try:
             yield f"retry: {RETRY_MS}\nevent: ready\ndata: {{}}\n\n"
-            while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), HEARTBEAT)
-                except TimeoutError:
+            while not hub.closed.is_set():
+                got = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait(
+                    {got, closed}, timeout=HEARTBEAT, return_when=asyncio.FIRST_COMPLETED
+                )
+                if got not in done:
+                    got.cancel()
+                    if got.done() and not got.cancelled():  # it arrived just now after all
+                        yield await _render(got.result(), manager)
+                    if closed in done:
+                        yield "event: closing\ndata: {}\n\n"  # the browser reconnects later
+                        return
                     yield ": keep-alive\n\n"
                     continue
-                yield await _render(event, manager)
+                yield await _render(got.result(), manager)
         finally:
+            closed.cancel()
             hub.unsubscribe(queue)
 
     return StreamingResponse(

@@ -3,13 +3,21 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
+import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 
+from buzpo_nb.client.media_prep import sniff_mimetype
 from buzpo_nb.gateway.admin_auth import require_admin, require_api_key
+from buzpo_nb.gateway.errors import Unprocessable
+from buzpo_nb.gateway.live_events import live_events
 from buzpo_nb.gateway.rate_limit import rate_limited_api_key
 from buzpo_nb.gateway.schemas import (
+    DashboardSend,
     InternalSend,
     MessageAccepted,
     MessageError,
@@ -17,7 +25,7 @@ from buzpo_nb.gateway.schemas import (
     MessageSend,
     iso,
 )
-from buzpo_nb.gateway.send_pipeline import SendRequest
+from buzpo_nb.gateway.send_pipeline import UPLOAD_SCHEME, SendRequest
 from buzpo_nb.gateway.services import SendPipelineDep
 from buzpo_nb.gateway.store import ApiKeyRecord, Message
 
@@ -70,16 +78,44 @@ async def get_message(
 @internal_router.post("/{session_id}/send", status_code=202, response_model=MessageAccepted)
 async def send_internal(
     session_id: str,
-    body: InternalSend,
+    body: DashboardSend,
     pipeline: SendPipelineDep,
+    request: Request,
     internal: Annotated[bool, Query(description="The dashboard's compose endpoint")] = True,
     idempotency_key: IdempotencyKey = None,
 ) -> MessageAccepted:
-    """Send from a session as its owner (admin credential instead of an API key)."""
-    message, _ = await pipeline.submit(
-        _request(body), session_id=session_id, scope="admin", idempotency_key=idempotency_key
+    """Send from a session as its owner (admin credential instead of an API key); the
+    dashboard may upload the file itself (``mediaData``, base64) instead of a ``mediaUrl``."""
+    send = _request(body)
+    data = _media_data(body.media_data) if body.media_data else None
+    if data is not None:
+        send = dataclasses.replace(
+            send,
+            media_url=UPLOAD_SCHEME + hashlib.sha256(data).hexdigest(),
+            media_data=data,
+            media_type=body.media_type or _kind_of(data),
+            file_name=body.file_name,
+        )
+    message, created = await pipeline.submit(
+        send, session_id=session_id, scope="admin", idempotency_key=idempotency_key
     )
+    if data is not None and created and send.media_type in ("image", "sticker"):
+        await live_events(request.app).thumbnails.put_image(message.id, data)
     return MessageAccepted(id=message.id, status=message.status)
+
+
+def _media_data(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise Unprocessable(
+            "mediaData must be the file in standard base64", field="mediaData", code="invalid"
+        ) from None
+
+
+def _kind_of(data: bytes) -> str:
+    family = (sniff_mimetype(data[:64]) or "").split("/", 1)[0]
+    return family if family in ("image", "video", "audio") else "document"
 
 
 def _request(body: InternalSend) -> SendRequest:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from buzpo_nb.gateway.admin_auth import require_admin
+from buzpo_nb.gateway.live_events import LiveEvent, live_events
 from buzpo_nb.gateway.schemas import (
     DeletedOut,
     LastError,
@@ -32,7 +33,9 @@ async def list_sessions(manager: SessionsDep) -> list[SessionOut]:
 
 
 @router.post("", status_code=201, response_model=SessionCreated)
-async def create_session(body: SessionCreate, manager: SessionsDep) -> SessionCreated:
+async def create_session(
+    body: SessionCreate, manager: SessionsDep, request: Request
+) -> SessionCreated:
     """A new session; its webhook signing secret (``whsec_…``) is shown only here."""
     view, secret = await manager.create(
         body.name,
@@ -40,6 +43,7 @@ async def create_session(body: SessionCreate, manager: SessionsDep) -> SessionCr
         dm_policy=body.dm_policy,
         allow_from=body.allow_from,
     )
+    live_events(request.app).publish(LiveEvent("session", view.id))  # other dashboard tabs
     return SessionCreated(**session_out(view).model_dump(), webhook_secret=secret)
 
 
@@ -78,9 +82,10 @@ async def pairing_code(
 
 
 @router.delete("/{session_id}", response_model=DeletedOut)
-async def delete_session(session_id: str, manager: SessionsDep) -> DeletedOut:
+async def delete_session(session_id: str, manager: SessionsDep, request: Request) -> DeletedOut:
     """Stop, log the device out where possible, clear its credentials and forget it."""
     await manager.delete(session_id)
+    live_events(request.app).publish(LiveEvent("session", session_id))  # rendered as deleted
     return DeletedOut(id=session_id, deleted=True)
 
 

@@ -64,9 +64,13 @@ function connectEvents() {
     liveEl.textContent = "live";
     emit("ready", {});
   });
-  for (const type of ["session", "messages"]) {
+  for (const type of ["session", "messages", "webhooks"]) {
     source.addEventListener(type, (e) => emit(type, JSON.parse(e.data)));
   }
+  // The server is stopping: EventSource reconnects by itself once it is back.
+  source.addEventListener("closing", () => {
+    liveEl.textContent = "server stopping…";
+  });
   source.onerror = () => {
     // EventSource retries by itself (the server sends `retry:`); just say so.
     liveEl.textContent = source.readyState === EventSource.CLOSED ? "offline" : "reconnecting…";
@@ -202,6 +206,17 @@ async function sessionsPage() {
   await load();
 }
 
+const MAX_UPLOAD = 760 * 1024; // the API's 1 MiB JSON body limit, in base64
+
+function base64Of(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",", 2)[1] || "");
+    reader.onerror = () => reject(new Error("The attachment could not be read"));
+    reader.readAsDataURL(file);
+  });
+}
+
 const TICKS = {
   queued: ["○", "queued"],
   sent: ["✓", "sent"],
@@ -212,18 +227,64 @@ const TICKS = {
   received: ["", "received"],
 };
 
+const CONNECTION_LOG = 20; // entries kept on a session's page
+
+function seconds(s) {
+  return s < 10 ? s.toFixed(1) : Math.round(s).toString();
+}
+
 async function sessionPage(id) {
   const title = h("h1", {}, "Session");
   const badge = h("span");
   const linkBox = h("div", { class: "qr", "aria-live": "polite" });
-  const errorBox = h("p", { class: "error", role: "alert" });
+  const errorBox = h("p", { class: "error", role: "alert", "data-testid": "last-error" });
+  const reconnect = h("p", { class: "muted", role: "status", "data-testid": "reconnect" });
+  const connLog = h("ol", { class: "connlog", "aria-label": "Connection log", "data-testid": "connection-log" });
   const list = h("ul", { class: "messages", "aria-label": "Recent messages", "aria-live": "polite" });
+  const pairBox = h("div");
   let started = false;
+  let countdown = null;
+
+  function logLine(text) {
+    connLog.prepend(h("li", {}, h("time", {}, new Date().toLocaleTimeString()), " ", text));
+    while (connLog.children.length > CONNECTION_LOG) connLog.lastChild.remove();
+  }
+
+  // The reconnect plan of the last ConnectionUpdate: "reconnecting in 2.0 s", counting down.
+  function showConnection(c, s) {
+    clearInterval(countdown);
+    countdown = null;
+    if (c.state === "close") {
+      const why = s?.lastError?.message || c.reason || "connection closed";
+      if (c.willReconnect) {
+        const until = Date.now() + (c.retryIn || 0) * 1000;
+        const tick = () => {
+          const left = Math.max(0, (until - Date.now()) / 1000);
+          reconnect.textContent = left > 0 ? `Reconnecting in ${seconds(left)} s…` : "Reconnecting…";
+          if (left <= 0) clearInterval(countdown);
+        };
+        tick();
+        if (c.retryIn) countdown = setInterval(tick, 250);
+        logLine(`closed (${c.code ?? "?"}: ${why}); reconnecting${c.retryIn ? ` in ${seconds(c.retryIn)} s` : " now"}`);
+      } else {
+        reconnect.textContent = "Not reconnecting.";
+        logLine(`closed (${c.code ?? "?"}: ${why}); not reconnecting`);
+      }
+    } else if (c.state === "connecting") {
+      reconnect.textContent = "Connecting…";
+      logLine("connecting");
+    } else if (c.state === "open") {
+      reconnect.textContent = "";
+      logLine("open");
+    }
+  }
 
   function showSession(s, qr) {
     title.textContent = s.name;
     badge.replaceChildren(statusBadge(s.status));
-    errorBox.textContent = s.lastError && s.status !== "open" ? `Last error: ${s.lastError.message}` : "";
+    errorBox.textContent = s.lastError ? `Last error: ${s.lastError.message} (${when(s.lastError.at)})` : "";
+    if (s.status === "open") reconnect.textContent = "";
+    pairBox.hidden = s.status === "open" || Boolean(s.phone);
     if (s.status === "open" || (s.phone && s.status !== "qr")) {
       linkBox.replaceChildren(h("p", {}, "Linked to ", h("strong", { "data-testid": "linked-number" }, `+${s.phone}`)));
     } else if (qr) {
@@ -238,6 +299,32 @@ async function sessionPage(id) {
     }
   }
 
+  // Link by number: WhatsApp › Linked devices › Link with phone number, then type the code.
+  const pairForm = h(
+    "form",
+    { class: "grid", "aria-label": "Link with a phone number" },
+    h("div", {}, h("label", { for: "p-phone" }, "Phone number (international)"), h("input", { id: "p-phone", name: "phone", required: true, inputmode: "tel", autocomplete: "tel", placeholder: "+15551234567" })),
+    h("div", {}, h("button", { type: "submit", class: "secondary" }, "Get pairing code")),
+  );
+  const pairOut = h("div", { "aria-live": "polite" });
+  const pairErr = h("p", { class: "error", role: "alert" });
+  pairForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    pairErr.textContent = "";
+    pairOut.replaceChildren();
+    try {
+      const r = await api(`/api/sessions/${id}/pairing-code`, { method: "POST", body: { phone: pairForm.phone.value } });
+      const code = r.code || "";
+      pairOut.replaceChildren(
+        h("p", {}, "On the phone: WhatsApp › Linked devices › Link with phone number, then type:"),
+        h("output", { class: "paircode", "data-testid": "pairing-code", "data-code": code, "aria-label": `Pairing code ${code.split("").join(" ")}` }, code.length === 8 ? `${code.slice(0, 4)}-${code.slice(4)}` : code),
+      );
+    } catch (err) {
+      pairErr.textContent = err.message;
+    }
+  });
+  pairBox.append(h("h3", {}, "Or link with a phone number"), pairForm, pairOut, pairErr);
+
   async function link(refresh = false) {
     const q = await api(`/api/sessions/${id}/qr${refresh ? "?refresh=1" : ""}`, { method: "POST" });
     const s = await api(`/api/sessions/${id}`);
@@ -249,10 +336,13 @@ async function sessionPage(id) {
     list.replaceChildren(
       ...messages.map((m) => {
         const [tick, label] = TICKS[m.status] || ["", m.status];
+        const body = m.text || m.caption || (m.thumbnail ? "" : `[${m.type}${m.fileName ? `: ${m.fileName}` : ""}]`);
         return h(
           "li",
           { class: `msg ${m.direction === "outgoing" || m.direction === "out" ? "out" : "in"}`, "data-message": m.id },
-          h("div", {}, m.text || m.caption || `[${m.type}]`),
+          m.thumbnail ? h("img", { class: "thumb", src: m.thumbnail, alt: `${m.type} preview${m.caption ? `: ${m.caption}` : ""}`, "data-testid": "thumbnail", loading: "lazy" }) : "",
+          body ? h("div", {}, body) : "",
+          m.held ? h("div", { class: "muted" }, "held until the sender is approved (Pairing requests)") : "",
           h(
             "div",
             { class: "meta" },
@@ -271,9 +361,13 @@ async function sessionPage(id) {
     "form",
     { class: "grid", "aria-label": "Compose a message" },
     h("div", {}, h("label", { for: "c-to" }, "To (number)"), h("input", { id: "c-to", name: "to", required: true, inputmode: "tel", placeholder: "15551234567" })),
-    h("div", {}, h("label", { for: "c-text" }, "Message"), h("textarea", { id: "c-text", name: "text", required: true, rows: 2 })),
+    h("div", {}, h("label", { for: "c-text" }, "Message"), h("textarea", { id: "c-text", name: "text", required: true, rows: 2, "aria-describedby": "c-text-hint" }), h("span", { id: "c-text-hint", class: "muted small" }, "With an attachment, this is its caption (optional).")),
+    h("div", {}, h("label", { for: "c-file" }, "Attachment (optional)"), h("input", { id: "c-file", name: "file", type: "file", accept: "image/*,video/*,audio/*,application/pdf,text/plain" })),
     h("div", {}, h("button", { type: "submit" }, "Send")),
   );
+  compose.file.addEventListener("change", () => {
+    compose.text.required = !compose.file.files.length;
+  });
   const composeErr = h("p", { class: "error", role: "alert" });
   const replyNote = h("p", { class: "muted", "aria-live": "polite" });
   let replyToId = null;
@@ -286,9 +380,21 @@ async function sessionPage(id) {
   compose.addEventListener("submit", async (e) => {
     e.preventDefault();
     composeErr.textContent = "";
+    const file = compose.file.files[0];
+    const body = { to: compose.to.value, replyToId: replyToId ?? undefined };
     try {
-      await api(`/api/sessions/${id}/send?internal=1`, { method: "POST", body: { to: compose.to.value, text: compose.text.value, replyToId: replyToId ?? undefined } });
+      if (file) {
+        if (file.size > MAX_UPLOAD) throw new Error(`The attachment is larger than ${Math.floor(MAX_UPLOAD / 1024)} KB`);
+        body.mediaData = await base64Of(file);
+        body.fileName = file.name;
+        if (compose.text.value.trim()) body.caption = compose.text.value;
+      } else {
+        body.text = compose.text.value;
+      }
+      await api(`/api/sessions/${id}/send?internal=1`, { method: "POST", body });
       compose.text.value = "";
+      compose.file.value = "";
+      compose.text.required = true;
       replyToId = null;
       replyNote.textContent = "";
       await loadMessages();
@@ -303,7 +409,17 @@ async function sessionPage(id) {
     h(
       "div",
       { class: "split" },
-      h("section", { class: "card", "aria-labelledby": "link-h" }, h("h2", { id: "link-h" }, "Linking"), linkBox, errorBox),
+      h(
+        "section",
+        { class: "card", "aria-labelledby": "link-h" },
+        h("h2", { id: "link-h" }, "Linking"),
+        linkBox,
+        pairBox,
+        h("h3", {}, "Connection"),
+        reconnect,
+        errorBox,
+        connLog,
+      ),
       h(
         "section",
         { class: "card", "aria-labelledby": "msg-h" },
@@ -324,6 +440,7 @@ async function sessionPage(id) {
     }
     if (data.sessionId !== id) return;
     if (type === "session" && data.session) showSession(data.session, data.qr);
+    if (type === "session" && data.connection) showConnection(data.connection, data.session);
     if (type === "session" && data.deleted) location.hash = "#/sessions";
     if (type === "messages") loadMessages();
   });
@@ -487,8 +604,88 @@ async function webhooksPage() {
     body.replaceChildren(...sections);
   }
   main.replaceChildren(h("h1", {}, "Webhook deliveries"), body);
+  // Each attempt and replay is pushed (``webhooks``); sessions may come and go.
+  let pending = null;
   listeners.add((type) => {
-    if (type === "messages" || type === "ready") load();
+    if (!["webhooks", "session", "ready"].includes(type)) return;
+    if (pending) return; // a burst of attempts: one re-read
+    pending = Promise.resolve().then(load).finally(() => (pending = null));
+  });
+  await load();
+}
+
+async function pairingPage() {
+  const body = h("div");
+  const note = h("p", { role: "status", "aria-live": "polite" });
+  async function load() {
+    const sessions = (await api("/api/sessions")).filter((s) => s.dmPolicy === "pairing");
+    if (!sessions.length) {
+      body.replaceChildren(h("p", { class: "muted" }, "No session uses the pairing DM policy."));
+      return;
+    }
+    const sections = [];
+    for (const s of sessions) {
+      const rows = await api(`/api/sessions/${s.id}/pairing`);
+      sections.push(
+        h(
+          "section",
+          { class: "card", "aria-label": `Pairing requests of ${s.name}` },
+          h("h2", {}, s.name, " ", h("span", { class: "muted" }, s.phone ? `+${s.phone}` : "not linked")),
+          rows.length
+            ? h(
+                "table",
+                {},
+                h("thead", {}, h("tr", {}, ...["From", "Code", "Held messages", "Expires", ""].map((t) => h("th", { scope: "col" }, t)))),
+                h(
+                  "tbody",
+                  {},
+                  ...rows.map((r) =>
+                    h(
+                      "tr",
+                      { "data-pairing": r.code },
+                      h("td", {}, `+${r.sender.split("@")[0]}`),
+                      h("td", {}, h("code", {}, r.code)),
+                      h("td", {}, r.heldMessages),
+                      h("td", {}, when(r.expiresAt)),
+                      h(
+                        "td",
+                        {},
+                        h(
+                          "button",
+                          {
+                            type: "button",
+                            "aria-label": `Approve +${r.sender.split("@")[0]}`,
+                            onclick: async () => {
+                              const ok = await api(`/api/sessions/${s.id}/pairing/${encodeURIComponent(r.code)}/approve`, { method: "POST" });
+                              note.textContent = `Approved +${ok.sender.split("@")[0]}: ${ok.releasedMessages} held message(s) delivered.`;
+                              await load();
+                            },
+                          },
+                          "Approve",
+                        ),
+                      ),
+                    ),
+                  ),
+                ),
+              )
+            : h("p", { class: "muted" }, "No pending requests."),
+        ),
+      );
+    }
+    body.replaceChildren(...sections);
+  }
+  main.replaceChildren(
+    h("h1", {}, "Pairing requests"),
+    h("p", { class: "muted" }, "Under the pairing DM policy, a stranger's first message gets a code and waits here until you approve it."),
+    note,
+    body,
+  );
+  // A stranger's message (held) arrives as a ``messages`` event of its session.
+  let pending = null;
+  listeners.add((type) => {
+    if (!["messages", "session", "ready"].includes(type)) return;
+    if (pending) return;
+    pending = Promise.resolve().then(load).finally(() => (pending = null));
   });
   await load();
 }
@@ -506,6 +703,7 @@ async function route() {
     if (m) await sessionPage(m[1]);
     else if (hash.startsWith("#/keys")) await keysPage();
     else if (hash.startsWith("#/webhooks")) await webhooksPage();
+    else if (hash.startsWith("#/pairing")) await pairingPage();
     else await sessionsPage();
     main.focus({ preventScroll: true });
   } catch (err) {
