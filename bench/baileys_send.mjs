@@ -20,8 +20,9 @@
 //   "produced_seconds"}, "reconnect_ms":[...]}.
 // Mode "idle" (run with --expose-gc): {"mode":"idle","url","auth","count","parallel","settle"}:
 //   `count` accounts (auth folders auth/0..), linked `parallel` at a time (qr events carry
-//   their index); {"event":"result","before","after","count","open"}: RSS after gc() before
-//   the first socket and once all are open and idle for `settle` ms.
+//   their index); {"event":"result","before","after","count","open","heap_before","heap_after"}:
+//   RSS (and V8 heapUsed) after gc() before the first socket and once all are open and idle
+//   for `settle` ms.
 // Mode "signal": {"mode":"signal","seconds":S,"runs":R} -> {"event":"signal","ops":[...]}:
 //   encrypt+decrypt round trips per CPU-second between two Baileys Signal repositories
 //   (DEFAULT_CONNECTION_CONFIG.makeSignalRepository over an in-memory key store that keeps every
@@ -188,9 +189,10 @@ async function idleBench() {
   const rss = () => {
     globalThis.gc();
     globalThis.gc();
-    return process.memoryUsage().rss;
+    const { rss, heapUsed } = process.memoryUsage();
+    return [rss, heapUsed];
   };
-  const before = rss();
+  const [before, heapBefore] = rss();
   const accounts = [];
   let next = 0;
   const worker = async () => {
@@ -203,9 +205,9 @@ async function idleBench() {
   };
   await Promise.all(Array.from({ length: config.parallel ?? 10 }, worker));
   await new Promise((r) => setTimeout(r, config.settle ?? 2000));
-  const after = rss();
+  const [after, heapAfter] = rss();
   const open = accounts.filter((a) => a.sock.user && a.sock.ws.isOpen).length;
-  emit('result', { before, after, count: config.count, open });
+  emit('result', { before, after, count: config.count, open, heap_before: heapBefore, heap_after: heapAfter });
   for (const a of accounts) {
     a.reconnect = false;
     a.sock.end(undefined);

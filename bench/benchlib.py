@@ -92,8 +92,16 @@ async def create_group(http: httpx.AsyncClient, subject: str, numbers: Sequence[
 
 
 async def link(http: httpx.AsyncClient, number: str, qr: str) -> None:
-    """Phone ``number`` scans ``qr``."""
-    r = await http.post(f"/sandbox/phones/{number}/link", json={"qr": qr})
+    """Phone ``number`` scans ``qr``. Retried when the request never got an answer: a pooled
+    keep-alive connection can be closed by the server (uvicorn: after 5 idle seconds) just as
+    it is reused, which happens while many links wait on a busy machine."""
+    for attempt in range(3):
+        try:
+            r = await http.post(f"/sandbox/phones/{number}/link", json={"qr": qr})
+            break
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+            if attempt == 2:
+                raise
     r.raise_for_status()
 
 
