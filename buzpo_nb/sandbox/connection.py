@@ -32,7 +32,7 @@ from buzpo_nb.sandbox.device_session import (
 from buzpo_nb.sandbox.directory import DeviceRef
 from buzpo_nb.sandbox.errors import CompanionGone
 from buzpo_nb.sandbox.faults import Fault
-from buzpo_nb.wa.binary import decode_node, encode_node
+from buzpo_nb.wa.binary import Node, decode_node, encode_node
 from buzpo_nb.wa.errors import FrameTooLarge, ProtocolError
 from buzpo_nb.wa.noise import ClientHandshakeComplete, NoiseServer, PayloadReceived
 
@@ -66,6 +66,7 @@ class Connection:
         self._flowing = asyncio.Event()  # cleared while a "stall" fault holds the connection
         self._flowing.set()
         self._closing = False
+        self._drop_before_ack = False  # armed by the fault of that name
         self._link_waiter: asyncio.Future[LinkCompleted] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         client = ws.client
@@ -137,8 +138,22 @@ class Connection:
                 node = decode_node(event.data)
                 log.debug("%r recv %r", self, node)
                 self.session.receive_node(node, now)
+                if node.tag == "message" and self._drop_before_ack:
+                    self._lose_ack(node)
+                    return
                 await self.pump()
         await self.pump()  # ServerHello, if that is what the bytes produced
+
+    def _lose_ack(self, node: Node) -> None:
+        """The ``drop_before_ack`` fault: route the message, then drop the socket with its ack
+        (and whatever else was about to leave) unsent."""
+        self._drop_before_ack = False
+        self.session.take_outbox()
+        self._dispatch_events()  # the recipients get it
+        self.session.take_outbox()
+        reason = f"injected drop before the ack of {node.attrs.get('id', '?')}"
+        if self._begin_close(CLOSE_INTERNAL_ERROR, reason):
+            self._spawn(self._send_close(CLOSE_INTERNAL_ERROR, reason))
 
     # -- output ----------------------------------------------------------------------------------
     async def pump(self) -> None:
@@ -270,6 +285,8 @@ class Connection:
             elif fault.action == "stream_error":
                 self.session.stream_error(fault.code or 503)
                 self.pump_soon()
+            elif fault.action == "drop_before_ack":
+                self._drop_before_ack = True
             elif fault.action == "stall":
                 self._flowing.clear()
                 if fault.seconds is not None:

@@ -86,7 +86,7 @@ class DeviceOut(BaseModel):
 
 
 class FaultIn(_Strict):
-    action: Literal["drop", "stream_error", "stall", "corrupt_next_message"]
+    action: Literal["drop", "stream_error", "stall", "drop_before_ack", "corrupt_next_message"]
     jid: str | None = Field(
         default=None,
         description="Device jid (a phone's own jid = the virtual phone); absent = the next "

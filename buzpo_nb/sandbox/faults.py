@@ -5,6 +5,10 @@ next connection" or a named device, and consumed by the first connection it matc
 ``corrupt_next_message``, by the next message delivered to the named device (a companion or a
 virtual phone). This module only keeps the plan; the connection adapter and the post office
 carry the faults out.
+
+``drop_before_ack`` is the lost acknowledgement: the next message the connection sends reaches
+the server and its recipients, then the socket drops before the server's ack leaves, so the
+client cannot know and must resend under the same id (recipients see it once).
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Literal
 
-FaultAction = Literal["drop", "stream_error", "stall", "corrupt_next_message"]
-CONNECTION_ACTIONS = ("drop", "stream_error", "stall")
+FaultAction = Literal["drop", "stream_error", "stall", "drop_before_ack", "corrupt_next_message"]
+CONNECTION_ACTIONS = ("drop", "stream_error", "stall", "drop_before_ack")
 MESSAGE_ACTIONS = ("corrupt_next_message",)
 NEXT_CONNECTION = "next"
 
