@@ -138,4 +138,6 @@ class PairingBook:
     @staticmethod
     def _session_exists(session: object, session_id: str) -> None:
         if session is None:
-            raise NotFound(f"no session {session_id!r}", code="session_not_found")
+            raise NotFound(
+                f"no session {session_id!r}", code="session_not_found", field="sessionId"
+            )

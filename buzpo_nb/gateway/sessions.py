@@ -295,14 +295,18 @@ class SessionManager:
     def client(self, session_id: str) -> Client:
         rt = self._runtimes.get(session_id)
         if rt is None:
-            raise NotFound(f"no session {session_id!r}", code="session_not_found")
+            raise NotFound(
+                f"no session {session_id!r}", code="session_not_found", field="sessionId"
+            )
         return rt.client
 
     async def wait_open(self, session_id: str, timeout: float | None) -> Client:
         """The session's client once it is open; ``Unavailable`` if it cannot get there."""
         rt = self._runtimes.get(session_id)
         if rt is None:
-            raise NotFound(f"no session {session_id!r}", code="session_not_found")
+            raise NotFound(
+                f"no session {session_id!r}", code="session_not_found", field="sessionId"
+            )
         with contextlib.suppress(TimeoutError):
             await self._wait(rt, lambda: rt.status == OPEN or not rt.wanted, timeout)
         if rt.status != OPEN:
@@ -313,7 +317,9 @@ class SessionManager:
         """Wait until the session's live status is one of ``statuses``; returns it."""
         rt = self._runtimes.get(session_id)
         if rt is None:
-            raise NotFound(f"no session {session_id!r}", code="session_not_found")
+            raise NotFound(
+                f"no session {session_id!r}", code="session_not_found", field="sessionId"
+            )
         await self._wait(rt, lambda: rt.status in statuses, timeout)
         return rt.status
 
@@ -371,7 +377,9 @@ class SessionManager:
         rt = await self._runtime(session_id)
         async with rt.lock:
             if rt.deleting:
-                raise NotFound(f"no session {session_id!r}", code="session_not_found")
+                raise NotFound(
+                    f"no session {session_id!r}", code="session_not_found", field="sessionId"
+                )
             if refresh and rt.client.running:
                 await rt.client.close()
             if not rt.client.running:
@@ -695,7 +703,9 @@ class SessionManager:
     async def _record(self, session_id: str) -> Session:
         record = await self.store.get_session(session_id)
         if record is None:
-            raise NotFound(f"no session {session_id!r}", code="session_not_found")
+            raise NotFound(
+                f"no session {session_id!r}", code="session_not_found", field="sessionId"
+            )
         return record
 
     async def _runtime(self, session_id: str) -> _Runtime:

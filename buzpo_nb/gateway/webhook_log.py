@@ -35,4 +35,6 @@ class WebhookLog:
 
     async def _session(self, session_id: str) -> None:
         if await self.store.get_session(session_id) is None:
-            raise NotFound(f"no session {session_id!r}", code="session_not_found")
+            raise NotFound(
+                f"no session {session_id!r}", code="session_not_found", field="sessionId"
+            )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ipaddress
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -371,3 +372,200 @@ async def test_internal_send_needs_the_credential_once_loopback_is_not_trusted(
         assert error["code"] == "admin_token_required"
         ok = await api.post(path, params={"internal": 1}, json=MESSAGE, headers=admin)
         assert ok.status_code == 202, ok.text
+
+
+# -- 3. SSRF through mediaUrl and webhookUrl ------------------------------------------------------
+SSRF_URLS: list[tuple[str, str]] = [
+    ("loopback", "http://127.0.0.1:{canary}/x.png"),
+    ("loopback, other address", "http://127.9.9.9/x.png"),
+    ("localhost", "http://localhost:{canary}/x.png"),
+    ("localhost with a trailing dot", "http://localhost.:{canary}/x.png"),
+    ("a *.localhost name", "http://evil.localhost/x.png"),
+    ("IPv6 loopback", "http://[::1]:{canary}/x.png"),
+    ("IPv4-mapped IPv6 loopback", "http://[::ffff:127.0.0.1]:{canary}/x.png"),
+    ("IPv4-mapped IPv6, hex form", "http://[::ffff:7f00:1]:{canary}/x.png"),
+    ("10/8", "http://10.0.0.1/x.png"),
+    ("172.16/12", "http://172.16.0.1/x.png"),
+    ("172.16/12, top", "http://172.31.255.254/x.png"),
+    ("192.168/16", "http://192.168.1.1/x.png"),
+    ("cloud metadata", "http://169.254.169.254/latest/meta-data/"),
+    ("cloud metadata by name", "http://metadata.google.internal/computeMetadata/v1/"),
+    ("link-local", "http://169.254.1.1/x.png"),
+    ("CGNAT", "http://100.64.0.1/x.png"),
+    ("unspecified 0.0.0.0", "http://0.0.0.0:{canary}/x.png"),
+    ("IPv6 unspecified", "http://[::]:{canary}/x.png"),
+    ("IPv6 unique-local", "http://[fd00::1]/x.png"),
+    ("decimal IPv4", "http://2130706433:{canary}/x.png"),
+    ("octal IPv4", "http://0177.0.0.1:{canary}/x.png"),
+    ("hex IPv4", "http://0x7f000001:{canary}/x.png"),
+    ("short IPv4", "http://127.1:{canary}/x.png"),
+    ("file:", "file:///etc/passwd"),
+    ("gopher:", "gopher://127.0.0.1:{canary}/_GET"),
+    ("ftp:", "ftp://example.com/x.png"),
+    ("dict:", "dict://127.0.0.1:11211/stats"),
+    ("javascript:", "javascript:alert(1)"),
+    ("data:", "data:image/png;base64,iVBORw0KGgo="),
+    ("no scheme", "//127.0.0.1:{canary}/x.png"),
+    ("userinfo to a public-looking name", "http://example.com@127.0.0.1:{canary}/x.png"),
+    ("userinfo with a password", "http://user:pass@127.0.0.1:{canary}/x.png"),
+    ("fragment trick", "http://127.0.0.1:{canary}#@example.com/x.png"),
+    ("backslash trick", "http://127.0.0.1:{canary}\\@example.com/x.png"),
+]
+
+
+def ssrf_url(template: str, w: World) -> str:
+    return template.format(canary=w.canary.port)
+
+
+async def test_ssrf_through_media_and_webhook_urls(world: World) -> None:
+    w, failures = world, []
+    auth = {"Authorization": f"Bearer {w.key_a}"}
+    sessions_before = (await w.api.get("/api/sessions")).json()
+    for name, template in SSRF_URLS:
+        url = ssrf_url(template, w)
+        media = await w.api.post(
+            "/api/v1/messages",
+            json={"to": "+15550009999", "mediaUrl": url, "mediaType": "image"},
+            headers=auth,
+        )
+        refused(media, (400, 422), "mediaUrl", None, failures, f"mediaUrl {name} ({url})")
+        created = await w.api.post("/api/sessions", json={"name": "hook", "webhookUrl": url})
+        refused(created, (400, 422), "webhookUrl", None, failures, f"webhookUrl {name} ({url})")
+    check_rows(failures)
+    assert w.canary.hits == []  # nothing reached the loopback server
+    assert (await w.api.get("/api/sessions")).json() == sessions_before
+    await still_serving(w)
+
+
+REDIRECT_TARGETS = [
+    "http://127.0.0.1:{canary}/x.png",
+    "http://localhost:{canary}/x.png",
+    "http://[::1]:{canary}/x.png",
+    "http://[::ffff:127.0.0.1]:{canary}/x.png",
+    "http://2130706433:{canary}/x.png",
+    "http://10.0.0.1/x.png",
+    "http://172.16.0.1/x.png",
+    "http://192.168.0.1/x.png",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://0.0.0.0:{canary}/x.png",
+    "file:///etc/passwd",
+    "gopher://127.0.0.1:{canary}/_x",
+    "http://user@127.0.0.1:{canary}/x.png",
+]
+
+
+async def test_redirects_to_forbidden_places_are_refused(world: World) -> None:
+    """A real loopback server (the one address the media policy trusts) answers 302 to each
+    forbidden place: the gateway re-checks the hop and refuses, naming ``mediaUrl``."""
+    w, failures = world, []
+    auth = {"Authorization": f"Bearer {w.key_a}"}
+    # The trusted server itself is fine: the policy is not simply refusing everything.
+    ok = await w.api.post(
+        "/api/v1/messages",
+        json={"to": "+15550009999", "mediaUrl": f"{w.redirector.url}/fine.png"},
+        headers=auth,
+    )
+    assert ok.status_code != 422 or ok.json()["error"]["code"] != "url_refused", ok.text
+    for template in REDIRECT_TARGETS:
+        target = ssrf_url(template, w)
+        url = f"{w.redirector.url}/to?" + str(httpx.QueryParams({"u": target}))
+        r = await w.api.post(
+            "/api/v1/messages",
+            json={"to": "+15550009999", "mediaUrl": url, "mediaType": "image"},
+            headers=auth,
+        )
+        refused(r, 422, "mediaUrl", None, failures, f"redirect to {target}")
+    check_rows(failures)
+    assert sum(hit.startswith("GET /to?") for hit in w.redirector.hits) == len(REDIRECT_TARGETS)
+    assert w.canary.hits == []
+    await still_serving(w)
+
+
+# -- 4. path traversal through session ids --------------------------------------------------------
+BAD_SESSION_IDS = [
+    "..",
+    "...",
+    "../../outside",
+    "..%2f..%2foutside",
+    "%2e%2e",
+    "%2e%2e%2f%2e%2e%2foutside",
+    "%252e%252e%252foutside",  # double-encoded
+    "..%5c..%5coutside",  # backslashes
+    "%2Fetc%2Fpasswd",  # absolute
+    "%00",
+    "s_abc%00",
+    "s_abc%00..%2f..",
+    "s_" + "A" * 300,
+    "~",
+    "s_abc;x",
+    "s_%C3%A9",
+    "auth",
+    "..;",
+]
+SESSION_ROUTES = [  # (method, path with {id}, body); the send runs with ?internal=1
+    ("GET", "/api/sessions/{id}", None),
+    ("POST", "/api/sessions/{id}/qr", None),
+    ("POST", "/api/sessions/{id}/pairing-code", {"phone": "+15550000001"}),
+    ("DELETE", "/api/sessions/{id}", None),
+    ("POST", "/api/sessions/{id}/send?internal=1", MESSAGE),
+    ("GET", "/api/sessions/{id}/pairing", None),
+    ("POST", "/api/sessions/{id}/pairing/ABCD2345/approve", None),
+    ("GET", "/api/sessions/{id}/webhooks/deliveries", None),
+    ("POST", "/api/sessions/{id}/webhooks/deliveries/e_x/replay", None),
+    ("GET", "/api/sessions/{id}/messages", None),
+]
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``root`` except the database and the linked sessions' own auth
+    folders (both change as the sessions work; the set of auth folders is compared apart)."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath) / name
+            if path.parent == root / "home" and name.startswith("buzpo.db"):
+                continue
+            if (root / "home" / "auth") in path.parents:
+                continue
+            stat = path.stat()
+            out[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
+    return out
+
+
+async def test_path_traversal_through_session_ids(world: World) -> None:
+    w, failures = world, []
+    root = w.home.parent
+    # Bait: what a traversal out of <home>/auth/<id> would reach.
+    (root / "outside").mkdir()
+    (root / "outside" / "victim.txt").write_text("keep me")
+    (w.home / "victim.txt").write_text("keep me too")
+    before = snapshot(root)
+    auth_before = sorted(p.name for p in (w.home / "auth").iterdir())
+    assert auth_before == sorted([w.a.id, w.b.id])
+    for bad in BAD_SESSION_IDS:
+        for method, template, body in SESSION_ROUTES:
+            path = template.replace("{id}", bad)
+            request = w.api.build_request(method, "/", json=body)
+            request.url = request.url.copy_with(raw_path=path.encode())
+            r = await w.api.send(request)
+            # Either no route matches (the id holds a '/' once decoded: 404 "no such
+            # endpoint"), or the route refuses the id, naming it.
+            name = f"{method} {path}"
+            try:
+                error = assert_error(r, (404, 422))
+                if error["code"] != "not_found":
+                    assert error["field"] == "sessionId", error
+            except AssertionError as exc:
+                failures.append(f"{name}: {exc}")
+        r = await w.api.post(
+            "/api/v1/messages",
+            json={**MESSAGE, "sessionId": bad},
+            headers={"Authorization": f"Bearer {w.key_any}"},
+        )
+        refused(r, (404, 422), "sessionId", None, failures, f"sessionId {bad!r} in a send")
+        r = await w.api.post("/api/api-keys", json={"label": "x", "sessionId": bad})
+        refused(r, (404, 422), "sessionId", None, failures, f"sessionId {bad!r} in a key")
+    check_rows(failures)
+    assert snapshot(root) == before  # not one file outside <home>/auth touched, none inside
+    assert sorted(p.name for p in (w.home / "auth").iterdir()) == auth_before
+    await still_serving(w)
