@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from buzpo_nb.wa import buffer_json
 from buzpo_nb.wa.creds import AuthCreds
-from buzpo_nb.wa.errors import BuzpoError
+from buzpo_nb.wa.errors import BuzpoError, DecodeError
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,7 @@ class MultiFileAuthStore:
         for category, items in data.items():
             for key_id, value in items.items():
                 name = key_file_name(category, str(key_id))
+                self.path_of(name)  # a name no file can have fails here, not the whole batch
                 ops[name] = None if value is None else buffer_json.dumps(value)
         await self._commit(ops)
 
@@ -212,6 +213,10 @@ class MultiFileAuthStore:
 
     # -- file primitives (blocking; also usable directly from sync code and tests) -----------
     def path_of(self, name: str) -> Path:
+        """The file of ``name``, always directly in the folder (``/`` is escaped); a NUL, which
+        no file name can hold, is a ``DecodeError`` (names come from peers' JIDs)."""
+        if "\x00" in name:
+            raise DecodeError(f"a key name with a NUL character cannot be a file: {name!r}")
         return self.folder / fix_file_name(name)
 
     def read_json(self, name: str) -> Any | None:

@@ -16,6 +16,11 @@ from buzpo_nb.wa.errors import DecodeError
 DOMAIN_WHATSAPP = 0  # Baileys WAJIDDomains.WHATSAPP: no suffix on the address name
 
 
+class InvalidAddress(DecodeError, ValueError):
+    """A name that cannot be a Signal address (it comes from a peer's JID, so this is bad remote
+    input: typed, and still a ``ValueError`` for callers that caught that before)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ProtocolAddress:
     """One peer device: ``name`` (JID user with optional ``_domain``) and device id."""
@@ -24,8 +29,9 @@ class ProtocolAddress:
     device_id: int
 
     def __post_init__(self) -> None:
-        if "." in self.name:
-            raise ValueError(f"address name must not contain '.': {self.name!r}")
+        # '.' would make str() ambiguous; NUL cannot be in the file name the record lives in.
+        if "." in self.name or "\x00" in self.name:
+            raise InvalidAddress(f"address name must not contain '.' or NUL: {self.name!r}")
 
     @classmethod
     def for_user(
@@ -53,6 +59,10 @@ class SenderKeyName:
 
     group_id: str
     sender: ProtocolAddress
+
+    def __post_init__(self) -> None:
+        if "\x00" in self.group_id:  # the sender-key record's file name contains it
+            raise InvalidAddress(f"group id must not contain NUL: {self.group_id!r}")
 
     def __str__(self) -> str:
         return f"{self.group_id}::{self.sender.name}::{self.sender.device_id}"
