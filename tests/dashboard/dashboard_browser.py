@@ -54,3 +54,40 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+UNLABELLED = """() => {
+  const bad = [];
+  for (const el of document.querySelectorAll("input, select, textarea, button, a[href], img")) {
+    if (el.type === "hidden" || el.closest("[hidden]") || el.closest("template")) continue;
+    const labels = el.labels ? [...el.labels].map((l) => l.textContent).join("").trim() : "";
+    const own = ["BUTTON", "A"].includes(el.tagName) ? el.textContent.trim() : "";
+    const name = (el.getAttribute("aria-label") || "").trim() || labels || own ||
+      (el.tagName === "IMG" ? (el.getAttribute("alt") || "").trim() : "");
+    if (!name) bad.push(el.outerHTML.slice(0, 100));
+  }
+  return bad;
+}"""
+
+
+async def unlabelled_controls(page: Page) -> list[str]:
+    """Controls (and images) a screen reader could not name: none is the goal."""
+    bad: list[str] = await page.evaluate(UNLABELLED)
+    return bad
+
+
+async def tab_stops_without_focus_ring(page: Page, stops: int = 12) -> list[str]:
+    """Press Tab ``stops`` times from the top; every focused control must show an outline."""
+    await page.evaluate("document.activeElement && document.activeElement.blur()")
+    await page.locator("body").focus()
+    missing = []
+    for _ in range(stops):
+        await page.keyboard.press("Tab")
+        style = await page.evaluate(
+            """() => { const el = document.activeElement; if (!el || el === document.body)
+                return null; const s = getComputedStyle(el);
+                return [el.outerHTML.slice(0, 80), s.outlineStyle, s.outlineWidth]; }"""
+        )
+        if style is not None and (style[1] == "none" or style[2] in ("0px", "")):
+            missing.append(style[0])
+    return missing

@@ -5,8 +5,6 @@ mint and revoke an API key, replay a webhook delivery. Screenshots go to ``tests
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 from dashboard_browser import MS, closed_port, logged_in_page, shot
 from dashboard_support import TIMEOUT, new_number
@@ -97,9 +95,13 @@ async def test_link_compose_reply_keys_and_webhooks_in_chromium(
         await page.get_by_label("To (number)").fill(friend)
         await page.get_by_label("Message", exact=True).fill("Hello from the dashboard")
         await page.get_by_role("button", name="Send").click()
-        async with asyncio.timeout(TIMEOUT):
-            got = await sandbox.sandbox.wait_messages(friend, timeout=TIMEOUT)
-        assert any(m.text == "Hello from the dashboard" for m in got), got
+        # (sandbox.wait_until: nested asyncio.timeout()s can swallow the outer one on 3.11)
+        await sandbox.sandbox.wait_until(
+            lambda: any(
+                m.text == "Hello from the dashboard" for m in sandbox.sandbox.messages(friend)
+            ),
+            TIMEOUT,
+        )
         assert len(sandbox.sandbox.messages(friend)) > seen
         out = page.locator("li.msg.out", has_text="Hello from the dashboard")
         await expect(out).to_be_visible()
@@ -118,9 +120,10 @@ async def test_link_compose_reply_keys_and_webhooks_in_chromium(
         await page.keyboard.type("You are welcome")
         await page.get_by_role("button", name="Send").click()
         await expect(page.locator("li.msg.out", has_text="You are welcome")).to_be_visible()
-        async with asyncio.timeout(TIMEOUT):
-            while not any(m.text == "You are welcome" for m in sandbox.sandbox.messages(friend)):
-                await sandbox.sandbox.wait_messages(friend, timeout=TIMEOUT)
+        await sandbox.sandbox.wait_until(
+            lambda: any(m.text == "You are welcome" for m in sandbox.sandbox.messages(friend)),
+            TIMEOUT,
+        )
         await shot(page, "session-open")
 
         # API keys: mint (shown once, copy button), list, revoke.

@@ -19,6 +19,7 @@ from buzpo_nb.gateway.private_files import read_private, write_private
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_THUMBNAIL = 256 * 1024  # inline thumbnails are a few kB; refuse anything odd
+PREVIEW_WIDTH = 240  # px, for previews we make ourselves (inline ones are what they are)
 
 
 class Thumbnails:
@@ -55,6 +56,6 @@ def _thumbnail_of(data: bytes) -> bytes | None:
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-            return jpeg_thumbnail(img)
+            return jpeg_thumbnail(img, width=min(PREVIEW_WIDTH, img.width))
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None

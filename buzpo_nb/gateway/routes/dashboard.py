@@ -190,6 +190,7 @@ async def event_stream(request: Request, manager: SessionsDep) -> StreamingRespo
 
     async def stream() -> AsyncIterator[str]:
         closed = asyncio.ensure_future(hub.closed.wait())
+        got: asyncio.Future[LiveEvent] | None = None
         try:
             yield f"retry: {RETRY_MS}\nevent: ready\ndata: {{}}\n\n"
             while not hub.closed.is_set():
@@ -209,6 +210,8 @@ async def event_stream(request: Request, manager: SessionsDep) -> StreamingRespo
                 yield await _render(got.result(), manager)
         finally:
             closed.cancel()
+            if got is not None:
+                got.cancel()
             hub.unsubscribe(queue)
 
     return StreamingResponse(

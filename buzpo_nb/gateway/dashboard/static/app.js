@@ -239,7 +239,7 @@ async function sessionPage(id) {
   const linkBox = h("div", { class: "qr", "aria-live": "polite" });
   const errorBox = h("p", { class: "error", role: "alert", "data-testid": "last-error" });
   const reconnect = h("p", { class: "muted", role: "status", "data-testid": "reconnect" });
-  const connLog = h("ol", { class: "connlog", "aria-label": "Connection log", "data-testid": "connection-log" });
+  const connLog = h("ul", { class: "connlog", "aria-label": "Connection log", "data-testid": "connection-log" });
   const list = h("ul", { class: "messages", "aria-label": "Recent messages", "aria-live": "polite" });
   const pairBox = h("div");
   let started = false;
@@ -283,7 +283,7 @@ async function sessionPage(id) {
     title.textContent = s.name;
     badge.replaceChildren(statusBadge(s.status));
     errorBox.textContent = s.lastError ? `Last error: ${s.lastError.message} (${when(s.lastError.at)})` : "";
-    if (s.status === "open") reconnect.textContent = "";
+    if (s.status === "open" || s.status === "qr") reconnect.textContent = "";
     pairBox.hidden = s.status === "open" || Boolean(s.phone);
     if (s.status === "open" || (s.phone && s.status !== "qr")) {
       linkBox.replaceChildren(h("p", {}, "Linked to ", h("strong", { "data-testid": "linked-number" }, `+${s.phone}`)));
