@@ -54,6 +54,10 @@ FIXED_BY_FUZZING = (
     "A zlib bomb in a compressed node was refused at the 32 MiB cap, but only after holding "
     "about twice the cap (64 MiB, `decompress(max_length=…)` joining its output); it is now "
     "inflated in 1 MiB steps and refused holding about the cap (a test asserts < 40 MiB).",
+    "A peer JID whose user holds `.` or NUL made `ProtocolAddress` raise a bare `ValueError`, "
+    "and NUL in any auth-folder key name an untyped `ValueError` from `open()` that failed the "
+    "whole write batch; now `InvalidAddress` / `DecodeError` before any file is touched "
+    "(tests/fuzz/test_fuzz_auth_paths.py).",
 )
 
 

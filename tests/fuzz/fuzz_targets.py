@@ -22,6 +22,7 @@ from functools import cache
 from buzpo_nb.sandbox.device_session import DeviceSession
 from buzpo_nb.sandbox.world import World
 from buzpo_nb.wa import group_node, prekey_bundle, receipt_node, stanzas, usync
+from buzpo_nb.wa.addressing import sender_key_name, signal_address
 from buzpo_nb.wa.binary import Node, decode_node, encode_node
 from buzpo_nb.wa.cert import check_cert_chain, make_cert_chain
 from buzpo_nb.wa.client_payload import login_payload, registration_payload
@@ -311,8 +312,17 @@ def _node_seeds() -> tuple[bytes, ...]:
     return tuple(encode_node(n) for n in _nodes())
 
 
+def _message_and_addresses(node: Node) -> None:
+    """``parse_message`` and the Signal names the client derives from it (they become file
+    names in the auth folder)."""
+    message = parse_message(node, me=_ME, me_lid=_ME_LID)
+    signal_address(message.author)
+    if message.is_group:
+        sender_key_name(message.chat, message.author)
+
+
 _NODE_PARSERS: tuple[Callable[[Node], object], ...] = (
-    lambda n: parse_message(n, me=_ME, me_lid=_ME_LID),
+    _message_and_addresses,
     lambda n: receipt_node.parse_receipt(n, me=_ME, me_lid=_ME_LID),
     usync.parse_result,
     group_node.parse_metadata,
