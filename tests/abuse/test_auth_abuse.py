@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import ipaddress
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +53,11 @@ class TinyHttp:
     port: int = 0
     hits: list[str] = field(default_factory=list)
     _server: asyncio.AbstractServer | None = None
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def wait_hits(self, count: int) -> None:
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.hits) >= count), TIMEOUT)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -62,6 +67,8 @@ class TinyHttp:
             return
         line = head.split(b"\r\n", 1)[0].decode("latin-1")
         self.hits.append(line)
+        async with self._changed:
+            self._changed.notify_all()
         target = line.split(" ")[1] if " " in line else "/"
         if target.startswith("/to?u="):
             location = httpx.QueryParams(target.split("?", 1)[1])["u"]
@@ -569,3 +576,28 @@ async def test_path_traversal_through_session_ids(world: World) -> None:
     assert snapshot(root) == before  # not one file outside <home>/auth touched, none inside
     assert sorted(p.name for p in (w.home / "auth").iterdir()) == auth_before
     await still_serving(w)
+
+
+async def test_webhook_redirects_are_not_followed(tmp_path: Path) -> None:
+    """Even with private receivers allowed (``--allow-private-urls``), a webhook receiver that
+    answers 302 to another local service only gets a failed attempt: the gateway never follows
+    it (the target would have been reachable, so this is the redirect rule, not the address)."""
+    async with (
+        TinyHttp("127.0.0.1") as canary,
+        TinyHttp("127.0.0.1") as redirector,
+        running_gateway(tmp_path / "home", settings={"allow_private_urls": True}) as (
+            gateway,
+            sandbox,
+        ),
+        httpx.AsyncClient(base_url=gateway.url, timeout=TIMEOUT) as api,
+    ):
+        hook = f"{redirector.url}/to?" + str(httpx.QueryParams({"u": f"{canary.url}/stolen"}))
+        created = await api.post("/api/sessions", json={"name": "hooked", "webhookUrl": hook})
+        assert created.status_code == 201, created.text
+        sid = created.json()["id"]
+        sandbox.sandbox.create_phone(new_number())
+        assert (await api.post(f"/api/sessions/{sid}/qr")).status_code == 200  # an event
+        await redirector.wait_hits(2)  # the first attempt is over: it was retried
+        assert canary.hits == []
+        deliveries = (await api.get(f"/api/sessions/{sid}/webhooks/deliveries")).json()
+        assert deliveries and all(d["status"] != "delivered" for d in deliveries), deliveries
