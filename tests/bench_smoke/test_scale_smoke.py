@@ -35,7 +35,7 @@ def test_five_sessions_link_and_all_reopen_after_a_sandbox_restart(tmp_path: Pat
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(out.read_text())
+    result = json.loads(out.read_text())["scale"]
     assert result["sessions"] == SESSIONS
     assert result["closed_by_restart"] == SESSIONS
     assert result["open_after_restart"] == SESSIONS
