@@ -287,7 +287,7 @@ def render(summary: dict[str, Any]) -> str:
             lines.append(f"- `{f['target']}`: {f['error']} ×{f['count']} (`{f['file']}`)")
         for t in timeouts:
             lines.append(f"- `{t['target']}`: timeout (`{t['file']}`)")
-    lines += ["", "Found by fuzzing and fixed before this run:", ""]
+    lines += ["", "Found by this fuzzing (runs and tests/fuzz) and fixed before this run:", ""]
     lines += [f"- {text}" for text in FIXED_BY_FUZZING]
     return "\n".join(lines) + "\n"
 
