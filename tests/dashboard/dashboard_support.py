@@ -104,11 +104,20 @@ async def link_session(
 
 
 def png(width: int = 64, height: int = 48, colour: tuple[int, int, int] = (200, 30, 90)) -> bytes:
-    """A small real PNG (Pillow), as a user would attach."""
-    from PIL import Image
+    """A small real PNG (Pillow), as a user would attach: a little bar chart in ``colour``."""
+    from PIL import Image, ImageDraw
 
+    img = Image.new("RGB", (width, height), (250, 250, 247))
+    draw = ImageDraw.Draw(img)
+    bars = 5
+    step = width / (bars + 1)
+    for i in range(bars):
+        top = int(height * (0.75 - 0.12 * i)) if i % 2 else int(height * (0.55 - 0.08 * i))
+        x = int(step * (i + 0.6))
+        draw.rectangle((x, max(2, top), x + int(step * 0.7), height - 4), fill=colour)
+    draw.line((2, height - 4, width - 2, height - 4), fill=(60, 60, 60), width=1)
     out = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(out, "PNG")
+    img.save(out, "PNG")
     return out.getvalue()
 
 
