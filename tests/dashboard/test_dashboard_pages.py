@@ -80,6 +80,16 @@ async def test_a_pairing_request_appears_live_and_is_approved(
         assert [(m["text"], m["held"]) for m in msgs if m["direction"] == "in"] == [
             ("hello, may I?", False)
         ]
+
+        # Approved elsewhere (another tab, a script): the row goes away here too.
+        other = new_number()
+        sandbox.sandbox.create_phone(other)
+        sandbox.sandbox.send_message(other, number, "me too")
+        await expect(row).to_have_count(1)
+        [pending] = (await api.get(f"/api/sessions/{sid}/pairing")).json()
+        approved = await api.post(f"/api/sessions/{sid}/pairing/{pending['code']}/approve")
+        assert approved.status_code == 200
+        await expect(row).to_have_count(0)
         assert await page.evaluate("window.__sameDocument") is True
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 
 from buzpo_nb.gateway.admin_auth import require_admin
+from buzpo_nb.gateway.live_events import LiveEvent, live_events
 from buzpo_nb.gateway.schemas import PairingApproved, PairingRequestOut, iso
 from buzpo_nb.gateway.services import PairingBookDep
 
@@ -34,7 +35,9 @@ async def approve(
     session_id: str,
     code: Annotated[str, Path(min_length=1, max_length=32)],
     book: PairingBookDep,
+    http: Request,
 ) -> PairingApproved:
     """Allow this sender from now on; their held messages are delivered now."""
     request, released = await book.approve(session_id, code)
+    live_events(http.app).publish(LiveEvent("messages", session_id))  # other dashboard tabs
     return PairingApproved(sender=request.sender, released_messages=released)
