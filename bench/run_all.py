@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -73,8 +74,12 @@ QUICK = {
 }
 
 
+LOADS: list[float] = []  # 1-minute load average at each step: how shared the machine was
+
+
 def step(name: str) -> None:
-    print(f"[run_all {time.strftime('%H:%M:%S')}] {name}", flush=True)
+    LOADS.append(os.getloadavg()[0])
+    print(f"[run_all {time.strftime('%H:%M:%S')}] {name} (load {LOADS[-1]:.1f})", flush=True)
 
 
 # -- the runs -------------------------------------------------------------------------------------
@@ -225,7 +230,8 @@ def render(table: list[Row], quick: bool, seconds: float) -> str:
         "",
         f"`python bench/run_all.py{' --quick' if quick else ''}` on {m['date']}, in "
         f"{seconds / 60:.1f} min: {m['cpu']}, {m['cores']} cores, {m['kernel']}, {m['python']}, "
-        f"{m['node']}, Baileys 7.0.0-rc.9.",
+        f"{m['node']}, Baileys 7.0.0-rc.9; 1-minute load average at the steps "
+        f"{min(LOADS):.1f}–{max(LOADS):.1f}.",
         "Both sides in the same run; everything with a server on the same sandbox (`buzpo",
         "sandbox`, its own process). Ratio = Buzpo ÷ Baileys; whether higher or lower is better",
         "is in the last column. Details, method and caveats in each row's section below.",
@@ -243,10 +249,11 @@ def render(table: list[Row], quick: bool, seconds: float) -> str:
         "Notes: Baileys never reconnects by itself; its harness makes a new socket on `close`, as",
         "every Baileys app does, and Buzpo runs with an immediate retry for that row (its default",
         "policy first waits a jittered 0.5–1 s). Baileys sends to groups with",
-        "`cachedGroupMetadata` set, as its README recommends. Receive throughput is bounded by the",
-        "sandbox when both sides show about the same number (see Send). The machine has 2 cores",
-        "and was shared with other work during this run, so absolute numbers are noisy (±30%);",
-        "ratios from the same run are the figures to read.",
+        "`cachedGroupMetadata` set, as its README recommends. Buzpo's receive rate is bounded by",
+        "an fsync per message (it acknowledges a message once its Signal session is on disk;",
+        "Baileys does not fsync): see Send. With 2 cores, a load average above ~2 means other",
+        "work shared the CPUs: absolute numbers are then noisy (±30% and more; latencies most),",
+        "and ratios from the same run are the figures to read.",
         "",
     ]
     return "\n".join(lines)
@@ -259,6 +266,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the Summary rows as JSON here")
     args = parser.parse_args()
     t0 = time.perf_counter()
+    LOADS.append(os.getloadavg()[0])
     table = run(QUICK if args.quick else FULL, write=not args.no_write)
     text = render(table, args.quick, time.perf_counter() - t0)
     print(text)
