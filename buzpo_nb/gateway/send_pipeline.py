@@ -6,8 +6,9 @@ Why it is shaped like this:
   transaction before the API answers 202; a per-session worker then sends it. After a crash the
   queued messages are found in the store and sent: a 202 is never lost.
 * **At most one WhatsApp message per id.** The WhatsApp id is chosen and stored *before* the
-  first attempt and reused on every retry (and after a crash), so a send whose ack was lost is
-  repeated under the same id and recipients see it once.
+  first attempt (with the message itself when the session is linked) and reused on every retry
+  (and after a crash), so a send whose ack was lost is repeated under the same id and
+  recipients see it once.
 * **Order.** One worker per session sends its messages one after the other, so a conversation
   reads in the order the API received it.
 * **No silent success.** A message becomes ``sent`` only after the server's ack; a refusal
@@ -382,6 +383,7 @@ class SendPipeline:
             file_name=request.file_name,
             quoted_id=quoted.id if quoted else None,
             api_key_id=api_key_id,
+            wa_id=self._early_wa_id(sid),
         )
         try:
             message, created = await self.store.create_outgoing_message(
@@ -443,6 +445,16 @@ class SendPipeline:
                 code="unknown_message",
             )
         return message
+
+    def _early_wa_id(self, session_id: str) -> str | None:
+        """The WhatsApp id, chosen now when the session's account is known, so it is stored in
+        the 202's transaction and the worker needs no commit of its own before sending (one
+        fsync less per message between the POST and the ack). ``None``: chosen at send time."""
+        try:
+            client = self.sessions.client(session_id)
+        except ApiError:
+            return None
+        return _new_wa_id(client) if client.me is not None else None
 
     # -- the worker side ----------------------------------------------------------------------
     def _enqueue(self, session_id: str, message_id: str) -> None:
