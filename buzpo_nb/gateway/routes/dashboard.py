@@ -1,5 +1,6 @@
 """The web dashboard: its static files at ``/``, the live event stream, login and the few reads
-the REST API does not have yet (a session's recent messages).
+the REST API does not have (a session's recent messages, both directions, and their image
+previews).
 
 The pages are plain ES modules shipped as package data (no build step). They hold no secret:
 everything they show comes from the admin API, so the dashboard is exactly as protected as
