@@ -87,16 +87,31 @@ class Inbox:
         self._queue.put_nowait(node)
 
     async def _drain(self, conn: Connection, queue: asyncio.Queue[Node]) -> None:
-        while True:
+        while not conn.closed:
             node = await queue.get()
-            try:
-                await handle_message(self._m, conn, node)
-            except ConnectionClosed:
-                return
-            except Exception:  # one bad stanza must not stop the inbox
-                log.exception("failed to process message %s", node.attrs.get("id"))
-                with contextlib.suppress(ConnectionClosed, NotConnected):
-                    await _send(conn, ack(node, error=NACK_UNHANDLED))
+            # Shielded: a stanza whose decryption began is carried through even if the socket
+            # dies meanwhile (only its receipt is lost, so the server redelivers it). Decrypting
+            # moves the Signal session on durably; cancelled before the content was kept or
+            # taken by the sinks, the redelivery was a replay nobody could decrypt again and the
+            # message was lost (found by tests/faults' chaos test around a sandbox restart).
+            work = asyncio.ensure_future(self._handle(conn, node))
+            _carried.add(work)
+            work.add_done_callback(_carried.discard)
+            await asyncio.shield(work)
+
+    async def _handle(self, conn: Connection, node: Node) -> None:
+        try:
+            await handle_message(self._m, conn, node)
+        except ConnectionClosed:
+            return
+        except Exception:  # one bad stanza must not stop the inbox
+            log.exception("failed to process message %s", node.attrs.get("id"))
+            with contextlib.suppress(ConnectionClosed, NotConnected):
+                await _send(conn, ack(node, error=NACK_UNHANDLED))
+
+
+# Stanzas still being carried through after their connection ended (strong references).
+_carried: set[asyncio.Future[None]] = set()
 
 
 async def _send(conn: Connection, node: Node) -> None:

@@ -15,7 +15,8 @@ import os
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,22 +28,35 @@ if _GATEWAY_TESTS not in sys.path:
     sys.path.append(_GATEWAY_TESTS)
 
 from fixtures_infra import Received, Reply, WebhookReceiver, reserve_port  # noqa: E402
+from gateway_support import (  # noqa: E402
+    TIMEOUT,
+    fast_sessions,
+    gateway_settings,
+    new_api_key,
+    new_number,
+)
 from serve_process import ServeProcess  # noqa: E402
 
+from buzpo_nb.client import ClientSettings  # noqa: E402
 from buzpo_nb.gateway.cli import READY  # noqa: E402
+from buzpo_nb.gateway.server import GatewayServer  # noqa: E402
+from buzpo_nb.gateway.store import Message  # noqa: E402
 from buzpo_nb.sandbox import SandboxServer  # noqa: E402
 from buzpo_nb.sandbox.mailbox import ChatMessage  # noqa: E402
 from buzpo_nb.sandbox.service import Sandbox  # noqa: E402
 
 __all__ = [
+    "FAST",
     "ApiCaller",
     "Gateway",
     "Received",
     "Reply",
     "RestartableSandbox",
+    "Rig",
     "WebhookReceiver",
     "eventually",
     "first_arrivals",
+    "rig",
 ]
 
 
@@ -258,3 +272,64 @@ def first_arrivals(requests: list[Received]) -> list[dict[str, Any]]:
             seen.add(r.event_id)
             out.append(r.json())
     return out
+
+
+# -- one in-process gateway session against a restartable sandbox -------------------------------
+@dataclass
+class Rig:
+    sandbox: RestartableSandbox
+    gateway: GatewayServer
+    account: str
+    friend: str
+    send: Callable[[str], Awaitable[str]]
+    settled: Callable[[str], Awaitable[Message]]
+
+    @property
+    def device_jid(self) -> str:
+        [device] = self.sandbox.sandbox.devices(self.account)
+        return device.jid
+
+    def friend_got(self) -> list[str | None]:
+        return [m.text for m in self.sandbox.sandbox.messages(self.friend) if not m.from_me]
+
+
+@asynccontextmanager
+async def rig(home: Path, client: ClientSettings) -> AsyncIterator[Rig]:
+    """An in-process gateway with one session linked to a sandbox phone, and a friend."""
+    restartable = await RestartableSandbox(home / "sandbox").start()
+    try:
+        sandbox = restartable.server
+        assert sandbox is not None
+        settings = gateway_settings(home / "gateway", sandbox)
+        account, friend = new_number(), new_number()
+        sandbox.sandbox.create_phone(account)
+        sandbox.sandbox.create_phone(friend)
+        options = fast_sessions(settings, client=client)
+        async with (
+            GatewayServer(settings, session_options=options) as gateway,
+            httpx.AsyncClient(base_url=gateway.url, timeout=TIMEOUT) as api,
+        ):
+            sid = (
+                await api.post("/api/sessions", json={"name": "cut", "dmPolicy": "open"})
+            ).json()["id"]
+            qr = (await api.post(f"/api/sessions/{sid}/qr")).json()
+            await sandbox.sandbox.link(account, qr=qr["qrString"])
+            await gateway.services.sessions.wait_open(sid, TIMEOUT)
+            auth = {"Authorization": f"Bearer {await new_api_key(api)}"}
+
+            async def send(text: str) -> str:
+                body = {"to": friend, "text": text, "sessionId": sid}
+                r = await api.post("/api/v1/messages", headers=auth, json=body)
+                assert r.status_code == 202, r.text
+                return str(r.json()["id"])
+
+            async def settled(message_id: str) -> Message:
+                changes = gateway.services.send.changes
+                return await changes.wait(message_id, lambda m: m.status != "queued", 3 * TIMEOUT)
+
+            yield Rig(restartable, gateway, account, friend, send, settled)
+    finally:
+        await restartable.stop()
+
+
+FAST = dict(qr_first_timeout=5.0, qr_timeout=5.0, connect_timeout=5.0)

@@ -8,76 +8,11 @@ against that stale status, and all five attempts were used up within a milliseco
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-from chaos_support import RestartableSandbox
-from gateway_support import TIMEOUT, fast_sessions, gateway_settings, new_api_key, new_number
+from chaos_support import FAST, rig
 
 from buzpo_nb.client import ClientSettings
-from buzpo_nb.gateway.server import GatewayServer
-from buzpo_nb.gateway.store import Message
-
-
-@dataclass
-class Rig:
-    sandbox: RestartableSandbox
-    gateway: GatewayServer
-    account: str
-    friend: str
-    send: Callable[[str], Awaitable[str]]
-    settled: Callable[[str], Awaitable[Message]]
-
-    @property
-    def device_jid(self) -> str:
-        [device] = self.sandbox.sandbox.devices(self.account)
-        return device.jid
-
-    def friend_got(self) -> list[str | None]:
-        return [m.text for m in self.sandbox.sandbox.messages(self.friend) if not m.from_me]
-
-
-@asynccontextmanager
-async def rig(home: Path, client: ClientSettings) -> AsyncIterator[Rig]:
-    """An in-process gateway with one session linked to a sandbox phone, and a friend."""
-    restartable = await RestartableSandbox(home / "sandbox").start()
-    try:
-        sandbox = restartable.server
-        assert sandbox is not None
-        settings = gateway_settings(home / "gateway", sandbox)
-        account, friend = new_number(), new_number()
-        sandbox.sandbox.create_phone(account)
-        sandbox.sandbox.create_phone(friend)
-        options = fast_sessions(settings, client=client)
-        async with (
-            GatewayServer(settings, session_options=options) as gateway,
-            httpx.AsyncClient(base_url=gateway.url, timeout=TIMEOUT) as api,
-        ):
-            sid = (await api.post("/api/sessions", json={"name": "cut"})).json()["id"]
-            qr = (await api.post(f"/api/sessions/{sid}/qr")).json()
-            await sandbox.sandbox.link(account, qr=qr["qrString"])
-            await gateway.services.sessions.wait_open(sid, TIMEOUT)
-            auth = {"Authorization": f"Bearer {await new_api_key(api)}"}
-
-            async def send(text: str) -> str:
-                body = {"to": friend, "text": text, "sessionId": sid}
-                r = await api.post("/api/v1/messages", headers=auth, json=body)
-                assert r.status_code == 202, r.text
-                return str(r.json()["id"])
-
-            async def settled(message_id: str) -> Message:
-                changes = gateway.services.send.changes
-                return await changes.wait(message_id, lambda m: m.status != "queued", 3 * TIMEOUT)
-
-            yield Rig(restartable, gateway, account, friend, send, settled)
-    finally:
-        await restartable.stop()
-
-
-FAST = dict(qr_first_timeout=5.0, qr_timeout=5.0, connect_timeout=5.0)
 
 
 async def test_a_send_cut_by_a_dead_socket_waits_for_the_next_one(tmp_path: Path) -> None:
