@@ -52,6 +52,7 @@ from buzpo_nb.wa.pairing import (
     parse_qr_string,
     verify_pair_success,
 )
+from buzpo_nb.wa.proto import wa_pb2 as waproto
 from buzpo_nb.wa.signal import (
     LocalIdentity,
     PreKeyBundle,
@@ -368,8 +369,6 @@ def _creds() -> AuthCreds:
 
 @cache
 def _message_seeds() -> tuple[bytes, ...]:
-    from buzpo_nb.wa.proto import wa_pb2 as waproto
-
     image = waproto.Message()
     image.imageMessage.url = "https://mmg.whatsapp.net/x"
     image.imageMessage.mediaKey = b"\x01" * 32
@@ -401,8 +400,6 @@ _ADV_SECRET = b"\x09" * 32
 
 @cache
 def _adv_seeds() -> tuple[bytes, ...]:
-    from buzpo_nb.wa.proto import wa_pb2 as waproto
-
     wrapper = build_device_identity_hmac(
         _kp(10),
         _creds().signed_identity_key.public,
@@ -420,8 +417,6 @@ def _run_adv(data: bytes) -> None:
     identity = _creds().signed_identity_key
     with contextlib.suppress(ALLOWED):
         verify_pair_success(data, _ADV_SECRET, identity)
-    from buzpo_nb.wa.proto import wa_pb2 as waproto
-
     wrapper = waproto.ADVSignedDeviceIdentityHMAC(
         details=data, hmac=adv_hmac(_ADV_SECRET, data, hosted_account=False)
     )
