@@ -520,6 +520,11 @@ SESSION_ROUTES = [  # (method, path with {id}, body); the send runs with ?intern
     ("GET", "/api/sessions/{id}/webhooks/deliveries", None),
     ("POST", "/api/sessions/{id}/webhooks/deliveries/e_x/replay", None),
     ("GET", "/api/sessions/{id}/messages", None),
+    ("GET", "/api/sessions/{id}/messages/m_x/thumbnail", None),  # not in the OpenAPI document
+]
+MESSAGE_ID_ROUTES = [  # the other id that could name a file: thumbnails are <home>/thumbnails/<id>
+    ("GET", "/api/sessions/{a}/messages/{id}/thumbnail"),
+    ("GET", "/api/v1/messages/{id}"),
 ]
 
 
@@ -572,6 +577,18 @@ async def test_path_traversal_through_session_ids(world: World) -> None:
         refused(r, (404, 422), "sessionId", None, failures, f"sessionId {bad!r} in a send")
         r = await w.api.post("/api/api-keys", json={"label": "x", "sessionId": bad})
         refused(r, (404, 422), "sessionId", None, failures, f"sessionId {bad!r} in a key")
+    for bad in [*BAD_SESSION_IDS, "..%2fadmin-token", "..%2f..%2fhome%2fadmin-token"]:
+        for method, template in MESSAGE_ID_ROUTES:
+            path = template.replace("{a}", w.a.id).replace("{id}", bad)
+            request = w.api.build_request(
+                method, "/", headers={"Authorization": f"Bearer {w.key_any}"}
+            )
+            if not path.startswith("/api/v1/"):
+                del request.headers["Authorization"]
+            request.url = request.url.copy_with(raw_path=path.encode())
+            r = await w.api.send(request)
+            refused(r, (404, 422), None, None, failures, f"{method} {path}")
+            assert r.headers.get("content-type", "").startswith("application/json"), path
     check_rows(failures)
     assert snapshot(root) == before  # not one file outside <home>/auth touched, none inside
     assert sorted(p.name for p in (w.home / "auth").iterdir()) == auth_before
