@@ -34,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -145,8 +146,12 @@ async def gateway_process(ws_url: str) -> AsyncIterator[str]:
 async def gateway_send(
     gw_url: str, sandbox: httpx.AsyncClient, number: str, to: str, args: argparse.Namespace
 ) -> dict[str, Any]:
+    # Idle pooled connections are dropped well before the server's keep-alive timeout, so a
+    # request is never written into a connection the server is closing.
     limits = httpx.Limits(
-        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+        max_connections=args.concurrency,
+        max_keepalive_connections=args.concurrency,
+        keepalive_expiry=2.0,
     )
     async with (
         Receiver() as hooks,
@@ -166,8 +171,19 @@ async def gateway_send(
         auth = {"Authorization": f"Bearer {key}"}
 
         async def post(text: str) -> tuple[str, float, float]:
+            """One send; a transport error is retried with the same Idempotency-Key (the
+            gateway then answers the first attempt's message instead of sending twice)."""
+            headers = {**auth, "Idempotency-Key": uuid.uuid4().hex}
             t0 = time.time()
-            r = await api.post("/api/v1/messages", headers=auth, json={"to": to, "text": text})
+            for attempt in range(3):
+                try:
+                    r = await api.post(
+                        "/api/v1/messages", headers=headers, json={"to": to, "text": text}
+                    )
+                    break
+                except httpx.TransportError:
+                    if attempt == 2:
+                        raise
             r.raise_for_status()
             return r.json()["id"], t0, time.time()
 
