@@ -31,15 +31,26 @@ import json
 import os
 import resource
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
-from benchlib import BENCH_DIR, ROOT, machine, rss_bytes, run_node, today, write_section
+from benchlib import (
+    BENCH_DIR,
+    ROOT,
+    machine,
+    python_env,
+    rss_bytes,
+    run_node,
+    today,
+    write_section,
+)
 
 from buzpo_nb.client import Client, ConnectionUpdate, QrCode
 from buzpo_nb.client.events import EventStream
@@ -418,7 +429,7 @@ def render(
             f"Memory per idle session against Baileys 7.0.0-rc.9 at {b.sessions} sessions",
             "(`bench/baileys_scale.mjs`: `makeWASocket` on its own `useMultiFileAuthState` folder",
             "per socket, all in one Node process run with `--expose-gc`, GC before each reading,",
-            "same kind of sandbox; Buzpo's row at that size is a separate run of this harness):",
+            "same kind of sandbox; Buzpo's row at that size is this harness in a fresh process):",
             "",
             "| sessions | Buzpo RSS / session | Baileys RSS / session | ratio (aim ≤ 1) "
             "| Buzpo idle CPU | Baileys idle CPU |",
@@ -463,6 +474,27 @@ NOTES = [
 ]
 
 
+def run_scale_process(sessions: int, idle: float, link_concurrency: int) -> ScaleResult:
+    """``run_scale`` in a child process: RSS per session means nothing in a process that
+    already held (and freed) a bigger run."""
+    with tempfile.TemporaryDirectory(prefix="buzpo-scale-") as tmp:
+        out = Path(tmp) / "scale.json"
+        args = ["--sessions", str(sessions), "--idle", str(idle)]
+        args += ["--link-concurrency", str(link_concurrency), "--baileys", "0"]
+        subprocess.run(
+            [sys.executable, __file__, *args, "--no-write", "--json", str(out)],
+            check=True,
+            env=python_env(),
+            stdout=subprocess.DEVNULL,
+            timeout=TIMEOUT + 10 * sessions,
+        )
+        return scale_result(json.loads(out.read_text())["scale"])
+
+
+def scale_result(data: dict[str, Any]) -> ScaleResult:
+    return ScaleResult(**{k: tuple(v) if k == "nofile" else v for k, v in data.items()})
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -489,11 +521,9 @@ def main() -> int:
     )
     same_n = baileys = None
     if args.baileys:
-        _say(f"Buzpo at {args.baileys} sessions")
+        _say(f"Buzpo at {args.baileys} sessions (a fresh process)")
         idle = min(args.idle, 30.0)
-        same_n = asyncio.run(
-            run_scale(args.baileys, idle=idle, link_concurrency=args.link_concurrency)
-        )
+        same_n = run_scale_process(args.baileys, idle, args.link_concurrency)
         _say(f"Baileys at {args.baileys} sessions")
         baileys = asyncio.run(run_baileys(args.baileys, idle=idle))
     text = render(result, args, same_n, baileys)
