@@ -56,7 +56,7 @@ class WebhookSettings:
     retry_delays: tuple[float, ...] = field(default_factory=backoff_schedule)
     jitter: float = 0.25
     timeout: float = 10.0  # per attempt, connect to last byte
-    concurrency: int = 64  # deliveries in flight over all sessions (one per session at most)
+    concurrency: int = 64  # attempts starting at once over all sessions (see webhooks.py)
     max_response_bytes: int = 64 * 1024  # we read (and store a snippet of) at most this much
 
     @property

@@ -17,7 +17,8 @@ Events are rows of ``webhook_outbox``, written in the same transaction as what c
   crash (even ``kill -9``) mid-attempt means the event is simply sent again after restart;
 - in order per session: one attempt in flight per session, always the oldest pending event;
 - independently across sessions: each session has its own worker, so a slow or dead receiver
-  delays only its own session (a global ``concurrency`` cap bounds the total);
+  delays only its own session (a global ``concurrency`` cap bounds the attempts starting at
+  once; an attempt slower than ``SLOW_ATTEMPT`` leaves it, so hanging receivers cannot fill it);
 - with exponential backoff and ±jitter (``WebhookSettings.retry_delays``, about a day by
   default), then dead-lettered; events that waited the whole horizon behind a dead one are
   dead-lettered with it instead of hammering the receiver one by one;
@@ -71,6 +72,7 @@ SECRET_BYTES = 32
 SIGNATURE_VERSION = "v1"
 DEFAULT_TOLERANCE = 5 * 60  # seconds, as the Standard Webhooks reference libraries
 IDLE_RESCAN = 60.0  # belt and braces: re-read the queue this often even if nobody woke us
+SLOW_ATTEMPT = 1.0  # seconds after which an attempt stops counting against the global cap
 
 
 # -- signing ---------------------------------------------------------------------------------------
@@ -324,8 +326,7 @@ class WebhookOutbox:
                 target = await self.store.next_delivery(session_id)
                 if target is None or target.delivery.next_attempt_at > self._clock():
                     return
-                async with self._slots:
-                    outcome = await self._attempt(target)
+                outcome = await self._attempt_in_slot(target)
                 try:
                     delivery = await self.store.record_attempt(target.delivery.seq, outcome)
                 except EventNotFound:
@@ -342,6 +343,27 @@ class WebhookOutbox:
             self._wake_event.set()
 
     # -- one attempt -----------------------------------------------------------------------------
+    async def _attempt_in_slot(self, target: DeliveryTarget) -> AttemptOutcome:
+        """An attempt under the global cap, which it leaves once it has run ``SLOW_ATTEMPT``
+        seconds: receivers that hang (until the time limit) must not fill the cap and hold up
+        every other session's webhooks (found by tests/faults/test_webhook_receivers.py).
+        Each session still has at most one attempt in flight, and each ends at the limit."""
+        await self._slots.acquire()
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self._slots.release()
+
+        timer = asyncio.get_running_loop().call_later(SLOW_ATTEMPT, release)
+        try:
+            return await self._attempt(target)
+        finally:
+            timer.cancel()
+            release()
+
     async def _attempt(self, target: DeliveryTarget) -> AttemptOutcome:
         delivery = target.delivery
         now = self._clock()
