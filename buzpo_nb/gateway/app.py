@@ -29,6 +29,7 @@ from buzpo_nb.gateway.inbound import InboundPipeline
 from buzpo_nb.gateway.live_events import LiveEvents
 from buzpo_nb.gateway.rate_limit import RateLimiter, install_rate_limiter
 from buzpo_nb.gateway.routes import ROUTERS, dashboard
+from buzpo_nb.gateway.schemas import upload_body_limit
 from buzpo_nb.gateway.send_pipeline import (
     MediaSender,
     MessageChanges,
@@ -86,7 +87,12 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.limits.max_body_bytes,
+        # The dashboard's compose box (admin only) uploads the file itself, in base64.
+        larger={r"/api/sessions/[^/]+/send": upload_body_limit(settings.limits.media_max_bytes)},
+    )
     app.state.settings = settings
     app.state.admin_token = token
     limiter = install_rate_limiter(app, settings.rate_limit)

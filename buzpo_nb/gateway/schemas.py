@@ -191,7 +191,14 @@ class InternalSend(_Request):
         return self
 
 
-MAX_MEDIA_DATA = 2 * 1024 * 1024  # base64 characters; the request body limit usually binds first
+MAX_MEDIA_DATA = 64 * 1024 * 1024  # base64 characters; the route's body limit binds first
+
+
+def upload_body_limit(media_max_bytes: int) -> int:
+    """The body limit of the dashboard's send: a file of ``media_max_bytes`` in base64, plus
+    the rest of the JSON. (The file's own limit is checked after decoding: 413 naming
+    ``mediaData``.)"""
+    return (media_max_bytes + 2) // 3 * 4 + 64 * 1024
 
 
 class DashboardSend(InternalSend):

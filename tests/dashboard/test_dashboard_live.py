@@ -21,6 +21,7 @@ from dashboard_support import (
     png,
 )
 
+from buzpo_nb.gateway.config import LimitSettings
 from buzpo_nb.gateway.server import GatewayServer
 from buzpo_nb.sandbox import SandboxServer
 
@@ -225,3 +226,52 @@ async def test_stopping_the_server_ends_open_streams(
                 await stopping
     finally:
         await gw.stop()
+
+
+def _noise_png(width: int, height: int) -> bytes:
+    """A PNG that does not compress (random pixels): ``width * height * 3`` bytes or so."""
+    import io
+    import os
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(out, "PNG")
+    return out.getvalue()
+
+
+async def test_uploads_may_exceed_the_json_body_limit_up_to_the_media_limit(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """Only the dashboard's send takes a body beyond 1 MiB: a file up to the media limit in
+    base64. Over the media limit it is 413 naming ``mediaData``; other routes keep 1 MiB."""
+    limits = LimitSettings(media_max_bytes=1_600_000)
+    settings = dashboard_settings(tmp_path / "home", sandbox, limits=limits)
+    friend = new_number()
+    sandbox.sandbox.create_phone(friend)
+    gw = GatewayServer(settings, session_options=dashboard_sessions(settings))
+    async with gw, admin_client(gw) as api:
+        sid, _ = await link_session(api, gw, sandbox)
+        url = f"/api/sessions/{sid}/send?internal=1"
+        big = _noise_png(600, 600)  # ~1.1 MB: ~1.45 MB of base64, over the 1 MiB limit
+        assert 1024 * 1024 < len(big) < limits.media_max_bytes
+        body = {"to": friend, "mediaData": base64.b64encode(big).decode()}
+        r = await api.post(url, json=body)
+        assert r.status_code == 202, r.text
+        await sandbox.sandbox.wait_until(
+            lambda: any(m.media is not None for m in sandbox.sandbox.messages(friend)),
+            TIMEOUT,
+        )
+        # The same body anywhere else is over the JSON limit.
+        other = await api.post("/api/api-keys", json={"label": "x" * len(body["mediaData"])})
+        assert other.status_code == 413
+        assert other.json()["error"]["code"] == "too_large"
+
+        # Just over the media limit: it fits the body, and the file check names it.
+        too_big = big + bytes(limits.media_max_bytes - len(big) + 10_000)
+        refused = await api.post(
+            url, json={"to": friend, "mediaData": base64.b64encode(too_big).decode()}
+        )
+        assert refused.status_code == 413, refused.text
+        assert refused.json()["error"]["code"] == "media_too_large"
+        assert refused.json()["error"]["field"] == "mediaData"

@@ -206,7 +206,7 @@ async function sessionsPage() {
   await load();
 }
 
-const MAX_UPLOAD = 760 * 1024; // the API's 1 MiB JSON body limit, in base64
+const MAX_UPLOAD = 16 * 1024 * 1024; // the gateway's default media limit (it checks too: 413)
 
 function base64Of(file) {
   return new Promise((resolve, reject) => {
@@ -384,7 +384,7 @@ async function sessionPage(id) {
     const body = { to: compose.to.value, replyToId: replyToId ?? undefined };
     try {
       if (file) {
-        if (file.size > MAX_UPLOAD) throw new Error(`The attachment is larger than ${Math.floor(MAX_UPLOAD / 1024)} KB`);
+        if (file.size > MAX_UPLOAD) throw new Error(`The attachment is larger than ${MAX_UPLOAD / 1024 / 1024} MiB`);
         body.mediaData = await base64Of(file);
         body.fileName = file.name;
         if (compose.text.value.trim()) body.caption = compose.text.value;
@@ -705,7 +705,8 @@ async function route() {
     else if (hash.startsWith("#/webhooks")) await webhooksPage();
     else if (hash.startsWith("#/pairing")) await pairingPage();
     else await sessionsPage();
-    main.focus({ preventScroll: true });
+    // Move focus to the new page, unless the user already went into it while it loaded.
+    if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 401)) {
       main.replaceChildren(h("p", { class: "error", role: "alert" }, `Error: ${err.message}`));
