@@ -327,6 +327,85 @@ async def run_scale(
     return result
 
 
+# -- the same through the gateway's SessionManager ------------------------------------------------
+async def run_gateway_scale(
+    sessions: int,
+    *,
+    idle: float = 30.0,
+    link_concurrency: int = 32,
+    home: Path | None = None,
+) -> ScaleResult:
+    """``run_scale`` with the sessions owned by the gateway's ``SessionManager`` (its SQLite
+    store, one writer task and runtime per session) instead of bare ``Client``s."""
+    from buzpo_nb.gateway.sessions import OPEN, SessionManager, SessionOptions
+    from buzpo_nb.gateway.store import GatewayStore
+
+    result = ScaleResult(sessions, nofile=raise_nofile_limit())
+    home = Path(home or tempfile.mkdtemp(prefix="buzpo-gw-scale-"))
+    numbers = [str(NUMBER_BASE + 200_000 + i) for i in range(sessions)]
+    async with (
+        sandbox_process(home / "sandbox-state") as sandbox,
+        httpx.AsyncClient(
+            base_url=sandbox.http_url, timeout=TIMEOUT, limits=_limits(link_concurrency)
+        ) as http,
+        GatewayStore(home / "gateway") as store,
+    ):
+        await create_phones(http, numbers, link_concurrency)
+        manager = SessionManager(
+            store, SessionOptions(auth_root=home / "gateway" / "auth", wa_url=sandbox.ws_url)
+        )
+        await manager.start()
+        try:
+            gc.collect()
+            result.rss_before = rss_bytes()
+            gate = asyncio.Semaphore(link_concurrency)
+            ids: list[str] = []
+
+            async def link(i: int, number: str) -> None:
+                async with gate:
+                    view, _ = await manager.create(f"scale {i}")
+                    ids.append(view.id)
+                    state = await manager.qr(view.id)
+                    assert state.qr_string is not None, state
+                    r = await http.post(
+                        f"/sandbox/phones/{number}/link", json={"qr": state.qr_string}
+                    )
+                    r.raise_for_status()
+                    await manager.wait_status(view.id, OPEN, timeout=TIMEOUT)
+
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            await asyncio.gather(*(link(i, n) for i, n in enumerate(numbers)))
+            result.link_seconds = time.perf_counter() - t0
+            result.link_cpu = time.process_time() - cpu0
+            await asyncio.sleep(min(5.0, idle))
+            await manager.flush()
+            gc.collect()
+            result.rss_after = rss_bytes()
+            cpu0, t0 = time.process_time(), time.monotonic()
+            await asyncio.sleep(idle)
+            result.idle_seconds = time.monotonic() - t0
+            result.idle_cpu = time.process_time() - cpu0
+
+            t_stop = time.perf_counter()
+            await sandbox.stop()
+            for sid in ids:
+                await manager.wait_status(sid, "connecting", "disconnected", timeout=TIMEOUT)
+            result.closed_by_restart = len(ids)
+            result.stop_seconds = time.perf_counter() - t_stop
+            t_start = time.perf_counter()
+            await sandbox.start()
+            t_listen = time.perf_counter()
+            result.start_seconds = t_listen - t_start
+            await asyncio.gather(*(manager.wait_status(sid, OPEN, timeout=TIMEOUT) for sid in ids))
+            done = time.perf_counter()
+            result.reopen_after_listen = done - t_listen
+            result.reopen_after_stop = done - t_stop
+            result.open_after_restart = sum(1 for sid in ids if manager.status(sid) == OPEN)
+        finally:
+            await manager.stop()
+    return result
+
+
 # -- Baileys, for comparison -----------------------------------------------------------------------
 @dataclass
 class BaileysResult:
@@ -389,6 +468,7 @@ def render(
     args: argparse.Namespace,
     same_n: ScaleResult | None = None,
     baileys: BaileysResult | None = None,
+    gateway: ScaleResult | None = None,
 ) -> str:
     lines = [
         SECTION,
@@ -450,6 +530,17 @@ def render(
             f"| {r.idle_cpu_percent:.2f}% | |",
             "",
         ]
+    if gateway is not None:
+        g = gateway
+        lines += [
+            "Through the gateway (`SessionManager` with its SQLite store, a runtime and a writer",
+            f"task per session, the gateway's session backoff), {g.sessions} sessions in a fresh",
+            f"process: **{g.rss_per_session / 1024:,.0f} KiB RSS per idle session**, idle CPU "
+            f"{g.idle_cpu_percent:.2f}% of a core, linking {g.link_seconds:.1f} s, all open again "
+            f"{g.reopen_after_listen:.1f} s after the restarted sandbox answers "
+            f"({g.open_after_restart}/{g.sessions}).",
+            "",
+        ]
     lines += NOTES
     return "\n".join(lines)
 
@@ -474,13 +565,15 @@ NOTES = [
 ]
 
 
-def run_scale_process(sessions: int, idle: float, link_concurrency: int) -> ScaleResult:
-    """``run_scale`` in a child process: RSS per session means nothing in a process that
-    already held (and freed) a bigger run."""
+def run_scale_process(
+    sessions: int, idle: float, link_concurrency: int, via: str = "client"
+) -> ScaleResult:
+    """``run_scale`` (or ``run_gateway_scale``) in a child process: RSS per session means
+    nothing in a process that already held (and freed) a bigger run."""
     with tempfile.TemporaryDirectory(prefix="buzpo-scale-") as tmp:
         out = Path(tmp) / "scale.json"
-        args = ["--sessions", str(sessions), "--idle", str(idle)]
-        args += ["--link-concurrency", str(link_concurrency), "--baileys", "0"]
+        args = ["--sessions", str(sessions), "--idle", str(idle), "--via", via]
+        args += ["--link-concurrency", str(link_concurrency), "--baileys", "0", "--gateway", "0"]
         subprocess.run(
             [sys.executable, __file__, *args, "--no-write", "--json", str(out)],
             check=True,
@@ -510,28 +603,49 @@ def main() -> int:
         default=100,
         help="Baileys sockets to compare with, and a Buzpo run of that size (0: none)",
     )
+    parser.add_argument(
+        "--gateway",
+        type=int,
+        default=100,
+        help="sessions for a run through the gateway's SessionManager (0: none)",
+    )
+    parser.add_argument(
+        "--via", choices=["client", "gateway"], default="client", help=argparse.SUPPRESS
+    )
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the measurements here as JSON")
     args = parser.parse_args()
 
-    result = asyncio.run(
-        run_scale(
-            args.sessions, idle=args.idle, link_concurrency=args.link_concurrency, progress=_say
+    if args.via == "gateway":
+        result = asyncio.run(
+            run_gateway_scale(args.sessions, idle=args.idle, link_concurrency=args.link_concurrency)
         )
-    )
-    same_n = baileys = None
+    else:
+        result = asyncio.run(
+            run_scale(
+                args.sessions, idle=args.idle, link_concurrency=args.link_concurrency, progress=_say
+            )
+        )
+    same_n = baileys = gateway = None
+    if args.gateway:
+        _say(f"Buzpo through the gateway's SessionManager at {args.gateway} sessions")
+        gateway = run_scale_process(
+            args.gateway, min(args.idle, 30.0), args.link_concurrency, "gateway"
+        )
     if args.baileys:
         _say(f"Buzpo at {args.baileys} sessions (a fresh process)")
         idle = min(args.idle, 30.0)
         same_n = run_scale_process(args.baileys, idle, args.link_concurrency)
         _say(f"Baileys at {args.baileys} sessions")
         baileys = asyncio.run(run_baileys(args.baileys, idle=idle))
-    text = render(result, args, same_n, baileys)
+    text = render(result, args, same_n, baileys, gateway)
     print(text)
     if args.json:
         data = {"scale": asdict(result)}
         if same_n is not None and baileys is not None:
             data |= {"buzpo_same_n": asdict(same_n), "baileys": asdict(baileys)}
+        if gateway is not None:
+            data |= {"gateway": asdict(gateway)}
         args.json.write_text(json.dumps(data, indent=1))
     if not args.no_write:
         write_section(SECTION, text)
