@@ -11,8 +11,9 @@ For each incoming ``message`` stanza (protocol-map §5.4, Baileys ``handleMessag
    ``Client.add_message_sink``), then send a **receipt** (which doubles as the ack): no
    type when the client sends active receipts, ``inactive`` otherwise, ``sender`` for copies
    from our own devices, ``peer_msg`` for peer messages. With sinks, the decrypted content is
-   kept in the auth folder until the receipt is out, so a redelivery after a crash (a replay
-   for Signal) is handed to the sinks again; a failing sink means no receipt (redelivery);
+   kept in the auth folder (written before the Signal session moves on) until the receipt is
+   out, so a redelivery after a crash (a replay for Signal) is handed to the sinks again; a
+   failing sink means no receipt (redelivery);
 4. on failure ask for a retry and ack with ``error=500``; a replayed message (key already used)
    is only acked.
 
@@ -28,6 +29,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from buzpo_nb.client import retry
@@ -137,9 +139,21 @@ async def handle_message(m: Messaging, conn: Connection, node: Node) -> None:
     failure: Exception | None = None
     duplicate = False
     decrypted = 0
+    sinks = bool(m.client._message_sinks)
+
+    async def keep_first(plaintext: bytes) -> None:
+        """Keep the content before the Signal session moves on (see ``_keep_content``)."""
+        merged = waproto.Message()
+        merged.CopyFrom(content)
+        merged.MergeFrom(unwrap_device_sent(decode_plaintext(plaintext))[0])
+        if content_field(merged) is not None:
+            await _keep_content(m, envelope, merged)
+
     for part in envelope.parts:
         try:
-            plain = await _decrypt_part(m, envelope, part.type, part.data)
+            plain = await _decrypt_part(
+                m, envelope, part.type, part.data, before_commit=keep_first if sinks else None
+            )
             inner, _ = unwrap_device_sent(plain)
             if inner.HasField("senderKeyDistributionMessage"):
                 await _learn_sender_key(m, envelope, inner.senderKeyDistributionMessage)
@@ -161,7 +175,6 @@ async def handle_message(m: Messaging, conn: Connection, node: Node) -> None:
             await retry.request_retry(m, node, envelope)
         await _send(conn, ack(node, error=NACK_UNHANDLED))
         return
-    sinks = bool(m.client._message_sinks)
     kept = False
     if not decrypted:  # every part was a replay: handled once, maybe never taken by the sinks
         found = await _kept_content(m, envelope) if sinks else None
@@ -221,10 +234,16 @@ async def _kept_content(m: Messaging, envelope: IncomingMessage) -> waproto.Mess
 
 
 async def _decrypt_part(
-    m: Messaging, envelope: IncomingMessage, kind: str, data: bytes
+    m: Messaging,
+    envelope: IncomingMessage,
+    kind: str,
+    data: bytes,
+    *,
+    before_commit: Callable[[bytes], Awaitable[None]] | None = None,
 ) -> waproto.Message:
     if kind in ("pkmsg", "msg"):
-        return decode_plaintext(await m.sessions.decrypt(envelope.author, kind, data))
+        plain = await m.sessions.decrypt(envelope.author, kind, data, before_commit=before_commit)
+        return decode_plaintext(plain)
     if kind == "skmsg":
         return decode_plaintext(await m.groups.decrypt(envelope.chat, envelope.author, data))
     if kind == "plaintext":

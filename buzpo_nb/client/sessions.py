@@ -204,9 +204,20 @@ class Sessions:
             durable = self.signal.stage_sessions(updated)
         return out, durable
 
-    async def decrypt(self, jid: Jid, kind: str, data: bytes) -> bytes:
+    async def decrypt(
+        self,
+        jid: Jid,
+        kind: str,
+        data: bytes,
+        *,
+        before_commit: Callable[[bytes], Awaitable[None]] | None = None,
+    ) -> bytes:
         """Decrypt a ``pkmsg``/``msg`` from one device (padded plaintext). Signal errors are
-        raised typed (``DuplicateMessage``, ``NoSession``, ``InvalidMessage``...)."""
+        raised typed (``DuplicateMessage``, ``NoSession``, ``InvalidMessage``...).
+
+        ``before_commit(plaintext)`` runs before the session moves on (durably): once it has,
+        the same ciphertext can never be decrypted again, so a caller that must not lose the
+        message keeps it there first (a crash in between then just means a redelivery)."""
         address = await self.address(jid)
         local = await self.signal.local_identity()
         async with self.signal.locked(address):
@@ -228,6 +239,8 @@ class Sessions:
                 result = decrypt_message(record, data, local=local, now_ms=self._now_ms())
             else:
                 raise ValueError(f"not a pairwise message type: {kind!r}")
+            if before_commit is not None:
+                await before_commit(result.plaintext)
             await self.signal.store_session(address, result.record)
             if result.used_pre_key_id is not None:
                 await self.signal.remove_pre_key(result.used_pre_key_id)
