@@ -52,6 +52,30 @@ function when(iso) {
   return iso ? new Date(iso).toLocaleString() : "—";
 }
 
+// A burst of events means one re-read at a time, plus one more if any came in meanwhile.
+function coalesced(load) {
+  let running = null;
+  let again = false;
+  const run = () => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = Promise.resolve()
+      .then(load)
+      .catch(() => {})
+      .finally(() => {
+        running = null;
+        if (again) {
+          again = false;
+          run();
+        }
+      });
+    return running;
+  };
+  return run;
+}
+
 function statusBadge(status) {
   return h("span", { class: `status status-${status}`, "data-testid": "status" }, status);
 }
@@ -605,11 +629,9 @@ async function webhooksPage() {
   }
   main.replaceChildren(h("h1", {}, "Webhook deliveries"), body);
   // Each attempt and replay is pushed (``webhooks``); sessions may come and go.
-  let pending = null;
+  const reload = coalesced(load);
   listeners.add((type) => {
-    if (!["webhooks", "session", "ready"].includes(type)) return;
-    if (pending) return; // a burst of attempts: one re-read
-    pending = Promise.resolve().then(load).finally(() => (pending = null));
+    if (["webhooks", "session", "ready"].includes(type)) reload();
   });
   await load();
 }
@@ -681,11 +703,9 @@ async function pairingPage() {
     body,
   );
   // A stranger's message (held) arrives as a ``messages`` event of its session.
-  let pending = null;
+  const reload = coalesced(load);
   listeners.add((type) => {
-    if (!["messages", "session", "ready"].includes(type)) return;
-    if (pending) return;
-    pending = Promise.resolve().then(load).finally(() => (pending = null));
+    if (["messages", "session", "ready"].includes(type)) reload();
   });
   await load();
 }
