@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -226,10 +225,9 @@ class ApiCaller:
     and backing off a little as real clients do). ``repeat`` sends it once more after success,
     as a client that lost the answer would."""
 
-    def __init__(self, gateway: Gateway, api_key: str, rng: random.Random) -> None:
+    def __init__(self, gateway: Gateway, api_key: str) -> None:
         self.gateway = gateway
         self.headers = {"Authorization": f"Bearer {api_key}"}
-        self.rng = rng
         self.client = httpx.AsyncClient(timeout=30.0)
 
     async def aclose(self) -> None:
