@@ -9,8 +9,11 @@ Why it is shaped like this:
   first attempt (with the message itself when the session is linked) and reused on every retry
   (and after a crash), so a send whose ack was lost is repeated under the same id and
   recipients see it once.
-* **Order.** One worker per session sends its messages one after the other, so a conversation
-  reads in the order the API received it.
+* **Order, pipelined.** One worker per session starts its messages in the order the API
+  accepted them and the client keeps that order on the wire, so a conversation reads as it was
+  sent; up to ``SEND_WINDOW`` of them wait for their acks at once (a burst costs one round trip,
+  not one per message; their ``sent`` commits share an fsync, see the store's group commit). A
+  retry after a dropped socket may land after messages that were behind it.
 * **No silent success.** A message becomes ``sent`` only after the server's ack; a refusal
   (e.g. 463, 475) makes it ``failed`` with the code, emits ``message_failed`` and is noted on the
   session; a message that cannot be sent while the session is away waits for it (transient) or
@@ -34,10 +37,10 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from buzpo_nb.client import Client, ClientStopped, ConnectionUpdate, NotConnected, media_errors
 from buzpo_nb.client.errors import ClientError, ConnectionClosed
@@ -81,6 +84,19 @@ log = logging.getLogger("buzpo.gateway.send")
 
 MAX_ATTEMPTS = 5  # sends that ended without an answer (timeout, dropped socket) before giving up
 OPEN_WAIT = 30.0  # how long a worker waits for its session to come back before looking again
+SEND_WINDOW = 64  # a session's messages waiting for their server acks at once
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A message about to be sent, with what was looked up for it in order."""
+
+    message: Message
+    client: Client
+    quote: Quote | None
+    alone: bool  # media, or a text in several pieces: sent with nothing else in flight
 
 
 @dataclass(frozen=True)
@@ -302,6 +318,7 @@ class SendPipeline:
         chunk_limit: int = DEFAULT_CHUNK_LIMIT,
         max_attempts: int = MAX_ATTEMPTS,
         open_wait: float = OPEN_WAIT,
+        window: int = SEND_WINDOW,
         changes: MessageChanges | None = None,
     ) -> None:
         self.store = store
@@ -311,6 +328,7 @@ class SendPipeline:
         self.chunk_limit = chunk_limit
         self.max_attempts = max_attempts
         self.open_wait = open_wait
+        self.window = window
         self._queues: dict[str, asyncio.Queue[str | None]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._running = False
@@ -469,38 +487,85 @@ class SendPipeline:
             )
 
     async def _work(self, session_id: str, queue: asyncio.Queue[str | None]) -> None:
-        while True:
-            message_id = await queue.get()
-            if message_id is None:
-                return
-            try:
-                await self._deliver(message_id)
-            except asyncio.CancelledError:
-                raise
-            except MessageNotFound:
-                log.debug("message %s was deleted with its session", message_id)
-            except Exception:  # one bad message must not stop the session's queue
-                log.exception("message %s: unexpected send failure", message_id)
-                with contextlib.suppress(StoreError):
-                    await self.store.mark_message_failed(message_id, "internal error")
-            self.changes.notify(session_id, message_id)
+        """One session's sender. Messages *start* strictly in the order they were accepted (the
+        client keeps that order on the wire, per chat); up to ``window`` of them then wait for
+        their server acks at once, so a burst is not paced by one round trip plus one commit
+        per message. A media message or a text split into pieces goes alone (nothing else in
+        flight), since its own steps (upload, piece after piece) would let later ones pass."""
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                message_id = await queue.get()
+                if message_id is None:
+                    return
+                while len(in_flight) >= self.window:
+                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                ready = await self._guarded(session_id, message_id, self._ready(message_id))
+                if ready is None:
+                    continue
+                if ready.alone:
+                    if in_flight:
+                        await asyncio.wait(in_flight)
+                    await self._guarded(session_id, message_id, self._deliver(ready))
+                    continue
+                task = asyncio.create_task(
+                    self._guarded(session_id, message_id, self._deliver(ready)),
+                    name=f"buzpo-send-{message_id}",
+                )
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
 
-    async def _deliver(self, message_id: str) -> None:
+    async def _guarded(
+        self, session_id: str, message_id: str, step: Coroutine[Any, Any, T]
+    ) -> T | None:
+        """Run one step of a message's delivery; whatever goes wrong stays with that message
+        (``failed``) and the session's queue goes on. Announces the message's change when the
+        step ended it (``None``)."""
+        result: T | None = None
+        try:
+            result = await step
+        except asyncio.CancelledError:
+            raise
+        except MessageNotFound:
+            log.debug("message %s was deleted with its session", message_id)
+        except Exception:  # one bad message must not stop the session's queue
+            log.exception("message %s: unexpected send failure", message_id)
+            with contextlib.suppress(StoreError):
+                await self.store.mark_message_failed(message_id, "internal error")
+        if result is None:
+            self.changes.notify(session_id, message_id)
+        return result
+
+    async def _ready(self, message_id: str) -> _Ready | None:
+        """What sending needs, found in order (``None``: nothing to send, or already failed)."""
         message = await self.store.get_message(message_id)
         if message is None or message.status != "queued":
-            return  # deleted with its session, or already done before a restart
+            return None  # deleted with its session, or already done before a restart
+        client = await self._open_client(message)
+        if client is None:
+            await self._fail_gone(message)
+            return None
+        if message.wa_id is None:
+            message = await self.store.set_message_wa_id(message.id, _new_wa_id(client))
+        quote = await self._quote(client, message)
+        alone = message.media_url is not None or len(self._pieces(message)) > 1
+        return _Ready(message, client, quote, alone)
+
+    async def _fail_gone(self, message: Message) -> None:
+        await self.store.mark_message_failed(
+            message.id, f"session {message.session_id} is {self._status(message)}"
+        )
+
+    async def _deliver(self, ready: _Ready) -> None:
+        message, client = ready.message, ready.client
         attempts = 0
         while True:
-            client = await self._open_client(message)
-            if client is None:
-                await self.store.mark_message_failed(
-                    message.id, f"session {message.session_id} is {self._status(message)}"
-                )
-                return
-            if message.wa_id is None:
-                message = await self.store.set_message_wa_id(message.id, _new_wa_id(client))
             try:
-                await self._send(client, message)
+                await self._send(client, message, ready.quote)
             except SendFailed as exc:
                 reason = f"WhatsApp refused the message (error {exc.code})"
                 await self.store.mark_message_failed(message.id, reason)
@@ -524,6 +589,11 @@ class SendPipeline:
                     )
                     return
                 await self._reconnected(client)
+                reopened = await self._open_client(message)
+                if reopened is None:
+                    await self._fail_gone(message)
+                    return
+                client = reopened
                 continue
             except (MessagingError, ClientError, BuzpoError) as exc:
                 await self.store.mark_message_failed(message.id, f"send failed: {exc}")
@@ -557,9 +627,8 @@ class SendPipeline:
     def _status(self, message: Message) -> str:
         return self.sessions.status(message.session_id) or "gone"
 
-    async def _send(self, client: Client, message: Message) -> None:
+    async def _send(self, client: Client, message: Message, quote: Quote | None) -> None:
         assert message.wa_id is not None
-        quote = await self._quote(client, message)
         if message.media_url is not None:
             if self.media is None:
                 raise MessagingError("media sending is not available in this build")
@@ -574,13 +643,17 @@ class SendPipeline:
                 client, message.chat, request, quote=quote, message_id=message.wa_id
             )
             return
-        chunks = split_text(to_whatsapp(message.text or ""), self.chunk_limit) or [" "]
-        for index, chunk in enumerate(chunks):
+        for index, piece in enumerate(self._pieces(message)):
             await client.send_message(
                 message.chat,
-                text_message(chunk, quote=quote if index == 0 else None),
+                text_message(piece, quote=quote if index == 0 else None),
                 message_id=chunk_id(message.wa_id, index),
             )
+
+    def _pieces(self, message: Message) -> list[str]:
+        if message.media_url is not None:
+            return []
+        return split_text(to_whatsapp(message.text or ""), self.chunk_limit) or [" "]
 
     async def _quote(self, client: Client, message: Message) -> Quote | None:
         if message.quoted_id is None:

@@ -67,6 +67,7 @@ class Connection:
         self._flowing.set()
         self._closing = False
         self._drop_before_ack = False  # armed by the fault of that name
+        self._held_acks: list[Node] | None = None  # message acks kept back by "hold_acks"
         self._link_waiter: asyncio.Future[LinkCompleted] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         client = ws.client
@@ -165,6 +166,9 @@ class Connection:
         async with self._write_lock:
             for out in outputs:
                 if isinstance(out, Send):
+                    if self._held_acks is not None and _is_message_ack(out.node):
+                        self._held_acks.append(out.node)
+                        continue
                     log.debug("%r send %r", self, out.node)
                     self.noise.send(encode_node(out.node))
                 elif isinstance(out, Close):
@@ -287,10 +291,25 @@ class Connection:
                 self.pump_soon()
             elif fault.action == "drop_before_ack":
                 self._drop_before_ack = True
+            elif fault.action == "hold_acks":
+                if self._held_acks is None:
+                    self._held_acks = []
+            elif fault.action == "release_acks":
+                held, self._held_acks = self._held_acks or [], None
+                self._spawn(self._send_nodes(held))
             elif fault.action == "stall":
                 self._flowing.clear()
                 if fault.seconds is not None:
                     asyncio.get_running_loop().call_later(fault.seconds, self._flowing.set)
+
+    async def _send_nodes(self, nodes: list[Node]) -> None:
+        async with self._write_lock:
+            for node in nodes:
+                self.noise.send(encode_node(node))
+            data = self.noise.data_to_send()
+            if data:
+                await self._flowing.wait()
+                await self._write(data)
 
     def _spawn(self, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
@@ -305,3 +324,7 @@ def _reason(exc: Exception) -> str:
 def _truncate_utf8(text: str, limit: int) -> str:
     """A close reason must fit in 123 bytes of UTF-8 (RFC 6455 §5.5)."""
     return text.encode()[:limit].decode(errors="ignore")
+
+
+def _is_message_ack(node: Node) -> bool:
+    return node.tag == "ack" and node.attrs.get("class") == "message"

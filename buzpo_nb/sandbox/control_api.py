@@ -7,14 +7,12 @@ models so the OpenAPI schema at ``/docs`` is exact. Errors are always JSON
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from buzpo_nb.sandbox.device_session import LinkCompleted
 from buzpo_nb.sandbox.errors import NoSuchFault
-from buzpo_nb.sandbox.faults import Fault
+from buzpo_nb.sandbox.faults import Fault, FaultAction
 from buzpo_nb.sandbox.service import DeviceStatus, Sandbox
 from buzpo_nb.sandbox.world import Phone
 
@@ -86,7 +84,7 @@ class DeviceOut(BaseModel):
 
 
 class FaultIn(_Strict):
-    action: Literal["drop", "stream_error", "stall", "drop_before_ack", "corrupt_next_message"]
+    action: FaultAction
     jid: str | None = Field(
         default=None,
         description="Device jid (a phone's own jid = the virtual phone); absent = the next "

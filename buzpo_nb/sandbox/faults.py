@@ -9,6 +9,10 @@ carry the faults out.
 ``drop_before_ack`` is the lost acknowledgement: the next message the connection sends reaches
 the server and its recipients, then the socket drops before the server's ack leaves, so the
 client cannot know and must resend under the same id (recipients see it once).
+
+``hold_acks`` keeps the connection's message acks back (the messages themselves are routed as
+usual) until ``release_acks`` sends them: a slow server, without a clock, to watch how many
+messages a client keeps in flight.
 """
 
 from __future__ import annotations
@@ -17,8 +21,23 @@ import itertools
 from dataclasses import dataclass
 from typing import Literal
 
-FaultAction = Literal["drop", "stream_error", "stall", "drop_before_ack", "corrupt_next_message"]
-CONNECTION_ACTIONS = ("drop", "stream_error", "stall", "drop_before_ack")
+FaultAction = Literal[
+    "drop",
+    "stream_error",
+    "stall",
+    "drop_before_ack",
+    "hold_acks",
+    "release_acks",
+    "corrupt_next_message",
+]
+CONNECTION_ACTIONS = (
+    "drop",
+    "stream_error",
+    "stall",
+    "drop_before_ack",
+    "hold_acks",
+    "release_acks",
+)
 MESSAGE_ACTIONS = ("corrupt_next_message",)
 NEXT_CONNECTION = "next"
 
