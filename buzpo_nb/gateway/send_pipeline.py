@@ -140,6 +140,10 @@ class MediaSender(Protocol):
         message_id: str,
     ) -> MessageKey: ...
 
+    async def discard(self, media_url: str) -> None:
+        """Forget what was kept for ``media_url`` (an uploaded file) once no message needs it."""
+        ...
+
 
 def media_kind(requested: str | None, mimetype: str) -> str:
     """``mediaType`` when given, else from the bytes: image/video/audio, or a document."""
@@ -261,6 +265,12 @@ class UrlMediaSender:
         if upload is not None:
             await asyncio.to_thread(delete_private, upload)
         return key
+
+    async def discard(self, media_url: str) -> None:
+        self._ready.pop(media_url, None)
+        upload = self._upload_path(media_url) if media_url.startswith(UPLOAD_SCHEME) else None
+        if upload is not None:
+            await asyncio.to_thread(delete_private, upload)
 
 
 MessageListener = Callable[[str | None, str | None], None]
@@ -387,35 +397,40 @@ class SendPipeline:
                     code="media_not_available",
                 )
             await self.media.check(request)
-        sid = await self._pick_session(session_id)
-        chat = _recipient(request.to)
-        quoted = await self._quoted(sid, request.reply_to_id) if request.reply_to_id else None
-        draft = MessageDraft(
-            session_id=sid,
-            direction="out",
-            chat=str(chat),
-            type="text" if request.media_url is None else (request.media_type or "media"),
-            text=request.text,
-            caption=request.caption,
-            media_url=request.media_url,
-            file_name=request.file_name,
-            quoted_id=quoted.id if quoted else None,
-            api_key_id=api_key_id,
-            wa_id=self._early_wa_id(sid),
-        )
+        created = False
         try:
-            message, created = await self.store.create_outgoing_message(
-                draft,
-                idempotency_scope=scope if idempotency_key else None,
-                idempotency_key=idempotency_key,
-                fingerprint=_fingerprint(request, sid) if idempotency_key else None,
+            sid = await self._pick_session(session_id)
+            chat = _recipient(request.to)
+            quoted = await self._quoted(sid, request.reply_to_id) if request.reply_to_id else None
+            draft = MessageDraft(
+                session_id=sid,
+                direction="out",
+                chat=str(chat),
+                type="text" if request.media_url is None else (request.media_type or "media"),
+                text=request.text,
+                caption=request.caption,
+                media_url=request.media_url,
+                file_name=request.file_name,
+                quoted_id=quoted.id if quoted else None,
+                api_key_id=api_key_id,
+                wa_id=self._early_wa_id(sid),
             )
-        except IdempotencyMismatch as exc:
-            raise Unprocessable(
-                f"{exc} (message {exc.existing_id})",
-                field="Idempotency-Key",
-                code="idempotency_key_reused",
-            ) from None
+            try:
+                message, created = await self.store.create_outgoing_message(
+                    draft,
+                    idempotency_scope=scope if idempotency_key else None,
+                    idempotency_key=idempotency_key,
+                    fingerprint=_fingerprint(request, sid) if idempotency_key else None,
+                )
+            except IdempotencyMismatch as exc:
+                raise Unprocessable(
+                    f"{exc} (message {exc.existing_id})",
+                    field="Idempotency-Key",
+                    code="idempotency_key_reused",
+                ) from None
+        finally:
+            if not created and request.media_data is not None:  # refused, or a repeat
+                await self._release_url(request.media_url)
         if created:
             self._enqueue(sid, message.id)
             self.changes.notify(sid, message.id)
@@ -535,7 +550,9 @@ class SendPipeline:
         except Exception:  # one bad message must not stop the session's queue
             log.exception("message %s: unexpected send failure", message_id)
             with contextlib.suppress(StoreError):
-                await self.store.mark_message_failed(message_id, "internal error")
+                await self._release_media(
+                    await self.store.mark_message_failed(message_id, "internal error")
+                )
         if result is None:
             self.changes.notify(session_id, message_id)
         return result
@@ -556,9 +573,7 @@ class SendPipeline:
         return _Ready(message, client, quote, alone)
 
     async def _fail_gone(self, message: Message) -> None:
-        await self.store.mark_message_failed(
-            message.id, f"session {message.session_id} is {self._status(message)}"
-        )
+        await self._fail(message, f"session {message.session_id} is {self._status(message)}")
 
     async def _deliver(self, ready: _Ready) -> None:
         message, client = ready.message, ready.client
@@ -568,14 +583,14 @@ class SendPipeline:
                 await self._send(client, message, ready.quote)
             except SendFailed as exc:
                 reason = f"WhatsApp refused the message (error {exc.code})"
-                await self.store.mark_message_failed(message.id, reason)
+                await self._fail(message, reason)
                 self.sessions.note_send_failure(message.session_id, exc.code, reason)
                 return
             except UnknownRecipient:
-                await self.store.mark_message_failed(message.id, "the recipient is not on WhatsApp")
+                await self._fail(message, "the recipient is not on WhatsApp")
                 return
             except InvalidRecipient as exc:
-                await self.store.mark_message_failed(message.id, f"invalid recipient: {exc}")
+                await self._fail(message, f"invalid recipient: {exc}")
                 return
             except (SendTimeout, ConnectionClosed, NotConnected) as exc:
                 if not isinstance(exc, NotConnected):  # NotConnected: nothing left, no attempt
@@ -584,8 +599,8 @@ class SendPipeline:
                     "message %s: attempt %d ended without an ack (%s)", message.id, attempts, exc
                 )
                 if attempts >= self.max_attempts:
-                    await self.store.mark_message_failed(
-                        message.id, f"no server acknowledgement after {attempts} attempts"
+                    await self._fail(
+                        message, f"no server acknowledgement after {attempts} attempts"
                     )
                     return
                 await self._reconnected(client)
@@ -596,10 +611,33 @@ class SendPipeline:
                 client = reopened
                 continue
             except (MessagingError, ClientError, BuzpoError) as exc:
-                await self.store.mark_message_failed(message.id, f"send failed: {exc}")
+                await self._fail(message, f"send failed: {exc}")
                 return
             await self.store.mark_message_sent(message.id)
             return
+
+    async def _fail(self, message: Message, reason: str) -> None:
+        await self._release_media(await self.store.mark_message_failed(message.id, reason))
+
+    async def release_uploads(self, media_urls: list[str | None]) -> None:
+        """Delete the uploaded files of messages that are gone (their session was deleted),
+        unless a queued message elsewhere uses the same file."""
+        for url in dict.fromkeys(media_urls):
+            await self._release_url(url)
+
+    async def _release_media(self, message: Message) -> None:
+        """A message that ended ``failed`` no longer needs its uploaded file (kept under
+        ``<home>/uploads`` until sent): delete it, unless another queued message uses it."""
+        await self._release_url(message.media_url)
+
+    async def _release_url(self, url: str | None) -> None:
+        if self.media is None or url is None or not url.startswith(UPLOAD_SCHEME):
+            return
+        try:
+            if not await self.store.media_url_queued(url):
+                await self.media.discard(url)
+        except (OSError, StoreError) as exc:  # a leftover file must not stop the queue
+            log.warning("could not delete the upload %s: %s", url, exc)
 
     async def _open_client(self, message: Message) -> Client | None:
         """The session's client once open; None when the session will not come back."""

@@ -903,6 +903,28 @@ class GatewayStore:
             lambda tx: tx.list_messages(session_id, status, direction, limit), write=False
         )
 
+    async def message_media(self, session_id: str) -> list[tuple[str, str | None]]:
+        """``(id, media_url)`` of every message of a session: what to delete from disk with it
+        (thumbnails by id, pending uploads by ``upload:`` URL), without loading the messages."""
+        rows = await self._tx(
+            lambda tx: tx.all(
+                "SELECT id, media_url FROM messages WHERE session_id = ?", (session_id,)
+            ),
+            write=False,
+        )
+        return [(r["id"], r["media_url"]) for r in rows]
+
+    async def media_url_queued(self, media_url: str) -> bool:
+        """Whether a queued message still needs this media (an upload shared by two sends)."""
+        row = await self._tx(
+            lambda tx: tx.one(
+                "SELECT 1 FROM messages WHERE media_url = ? AND status = 'queued' LIMIT 1",
+                (media_url,),
+            ),
+            write=False,
+        )
+        return row is not None
+
     async def receipts(self, message_id: str) -> list[Receipt]:
         return await self._tx(lambda tx: tx.receipts(message_id), write=False)
 

@@ -5,7 +5,8 @@ lives encrypted on WhatsApp's servers. What a WhatsApp client shows in a chat is
 JPEG thumbnail every image/video message carries, so that is what we keep: one small file per
 stored message (``<home>/thumbnails/<message id>.jpg``, private), written when a message is
 received (from its inline thumbnail) or uploaded from the dashboard (made from the file).
-They are deleted with nothing else: a few kB each, and a missing one just shows no preview.
+They are deleted with their session (``DELETE /api/sessions/:id``); a missing one just shows
+no preview.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import io
 import re
 from pathlib import Path
 
-from buzpo_nb.gateway.private_files import read_private, write_private
+from buzpo_nb.gateway.private_files import delete_private, read_private, write_private
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_THUMBNAIL = 256 * 1024  # inline thumbnails are a few kB; refuse anything odd
@@ -41,6 +42,11 @@ class Thumbnails:
     async def get(self, message_id: str) -> bytes | None:
         path = self._path(message_id)
         return None if path is None else await asyncio.to_thread(read_private, path)
+
+    async def delete(self, message_ids: list[str]) -> int:
+        """Delete these messages' thumbnails (those that exist); how many were deleted."""
+        paths = [p for p in map(self._path, message_ids) if p is not None]
+        return await asyncio.to_thread(lambda: sum(delete_private(p) for p in paths))
 
     async def put_image(self, message_id: str, data: bytes) -> bool:
         """A thumbnail made from an image file (what WhatsApp itself would inline)."""

@@ -19,7 +19,7 @@ from buzpo_nb.gateway.schemas import (
     SessionOut,
     iso,
 )
-from buzpo_nb.gateway.services import SessionsDep
+from buzpo_nb.gateway.services import SendPipelineDep, SessionsDep
 from buzpo_nb.gateway.sessions import LastError as SessionError
 from buzpo_nb.gateway.sessions import SessionView
 
@@ -82,9 +82,15 @@ async def pairing_code(
 
 
 @router.delete("/{session_id}", response_model=DeletedOut)
-async def delete_session(session_id: str, manager: SessionsDep, request: Request) -> DeletedOut:
-    """Stop, log the device out where possible, clear its credentials and forget it."""
+async def delete_session(
+    session_id: str, manager: SessionsDep, pipeline: SendPipelineDep, request: Request
+) -> DeletedOut:
+    """Stop, log the device out where possible, clear its credentials and forget it, with its
+    messages' thumbnails and the uploaded files its unsent messages were waiting with."""
+    media = await pipeline.store.message_media(session_id)  # read before the rows go
     await manager.delete(session_id)
+    await live_events(request.app).thumbnails.delete([mid for mid, _ in media])
+    await pipeline.release_uploads([url for _, url in media])
     live_events(request.app).publish(LiveEvent("session", session_id))  # rendered as deleted
     return DeletedOut(id=session_id, deleted=True)
 
