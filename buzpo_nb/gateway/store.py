@@ -39,7 +39,7 @@ Public API (all ``async`` unless noted)
 - dmPolicy pairing: ``create_pairing_request``, ``list_pairing_requests``,
   ``approve_pairing``, ``is_sender_approved`` (``mark_message_sent`` to a 1:1 chat approves
   that contact too: the owner wrote first).
-- Outbox (used by ``webhooks.WebhookOutbox``): ``pending_heads``, ``next_delivery``,
+- Outbox (used by ``webhooks.WebhookOutbox``): ``pending_heads``, ``next_delivery(ies)``,
   ``record_attempt``, ``deliveries``, ``delivery``, ``attempts``, ``replay_event``.
 - Metrics: ``counts() -> StoreCounts``.
 Times are Unix seconds (``float``) everywhere.
@@ -515,6 +515,7 @@ class GatewayStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="buzpo-db")
         self._pending: list[_Write[Any]] = []  # writes waiting for the next group commit
         self._pending_lock = threading.Lock()
+        self._session_versions: dict[str, int] = {}  # see session_version()
         self.commits = 0  # write transactions committed, and the writes they held (metrics)
         self.writes_committed = 0
         self._closed = False
@@ -600,6 +601,12 @@ class GatewayStore:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    def session_version(self, session_id: str) -> int:
+        """Goes up (after the COMMIT) whenever a session's settings change or it is deleted: how
+        a reader holding rows read earlier (the webhook outbox's batch) sees they are stale
+        without asking the database again (sync, in memory)."""
+        return self._session_versions.get(session_id, 0)
 
     def add_event_listener(self, listener: EventListener) -> Callable[[], None]:
         """Call ``listener(session_ids)`` on the event loop after every commit that queued
@@ -699,6 +706,8 @@ class GatewayStore:
             for path in tx.deleted_files:  # after COMMIT: the row is gone, so is its secret
                 delete_private(path)
             queued |= tx.queued_sessions
+            for session_id in tx.changed_sessions:
+                self._session_versions[session_id] = self._session_versions.get(session_id, 0) + 1
             job.succeed(result)
         if queued and self._listeners:
             sessions = frozenset(queued)
@@ -967,7 +976,12 @@ class GatewayStore:
 
     async def next_delivery(self, session_id: str) -> DeliveryTarget | None:
         """The oldest pending event of a session, with the session's webhook URL."""
-        return await self._tx(lambda tx: tx.next_delivery(session_id), write=False)
+        found = await self.next_deliveries(session_id, 1)
+        return found[0] if found else None
+
+    async def next_deliveries(self, session_id: str, limit: int) -> list[DeliveryTarget]:
+        """A session's oldest pending events (at most ``limit``), oldest first."""
+        return await self._tx(lambda tx: tx.next_deliveries(session_id, limit), write=False)
 
     async def record_attempt(self, seq: int, outcome: AttemptOutcome) -> Delivery:
         """Write the result of one delivery attempt (history row + outbox state)."""
@@ -1096,6 +1110,7 @@ class _Tx:
         self.now = now
         self.secrets_dir = secrets_dir
         self.queued_sessions: set[str] = set()
+        self.changed_sessions: set[str] = set()  # webhook settings changed, or deleted
         self.written_files: list[Path] = []
         self.deleted_files: list[Path] = []
 
@@ -1165,6 +1180,7 @@ class _Tx:
         dm_policy: str | _Unset,
         allow_from: list[str] | _Unset,
     ) -> Session:
+        self.changed_sessions.add(session_id)
         row = self.require_session(session_id)
         sets: dict[str, Any] = {}
         if not isinstance(name, _Unset):
@@ -1224,6 +1240,7 @@ class _Tx:
         return session
 
     def delete_session(self, session_id: str) -> bool:
+        self.changed_sessions.add(session_id)
         row = self.one("SELECT webhook_secret_ref FROM sessions WHERE id = ?", (session_id,))
         if row is None:
             return False
@@ -1604,17 +1621,15 @@ class _Tx:
         )
         return [(r["session_id"], r["next_attempt_at"]) for r in rows]
 
-    def next_delivery(self, session_id: str) -> DeliveryTarget | None:
-        row = self.one(
+    def next_deliveries(self, session_id: str, limit: int) -> list[DeliveryTarget]:
+        rows = self.all(
             "SELECT o.*, s.webhook_url AS url, s.webhook_secret_ref AS secret_ref"
             " FROM webhook_outbox o JOIN sessions s ON s.id = o.session_id"
             " WHERE o.session_id = ? AND o.delivered_at IS NULL AND o.dead_at IS NULL"
-            " ORDER BY o.seq LIMIT 1",
-            (session_id,),
+            " ORDER BY o.seq LIMIT ?",
+            (session_id, limit),
         )
-        if row is None:
-            return None
-        return DeliveryTarget(_delivery(row), row["url"], row["secret_ref"])
+        return [DeliveryTarget(_delivery(row), row["url"], row["secret_ref"]) for row in rows]
 
     def record_attempt(self, seq: int, outcome: AttemptOutcome) -> Delivery:
         row = self.one("SELECT * FROM webhook_outbox WHERE seq = ?", (seq,))

@@ -73,6 +73,7 @@ SIGNATURE_VERSION = "v1"
 DEFAULT_TOLERANCE = 5 * 60  # seconds, as the Standard Webhooks reference libraries
 IDLE_RESCAN = 60.0  # belt and braces: re-read the queue this often even if nobody woke us
 SLOW_ATTEMPT = 1.0  # seconds after which an attempt stops counting against the global cap
+BATCH = 32  # a session's pending events read at once (delivered one at a time, in order)
 
 
 # -- signing ---------------------------------------------------------------------------------------
@@ -321,19 +322,35 @@ class WebhookOutbox:
                 await asyncio.wait_for(self._wake_event.wait(), wait)
 
     async def _work(self, session_id: str) -> None:
+        """Deliver a session's due events in order, one attempt at a time. The attempts are
+        recorded without waiting for each record's commit before the next event goes out (at
+        least once allows it: after a crash an unrecorded delivery is simply repeated), so a
+        burst is not paced by one fsync per event; a failed attempt ends the batch, since the
+        events behind it must wait for it."""
         try:
             while not self._closing:
-                target = await self.store.next_delivery(session_id)
-                if target is None or target.delivery.next_attempt_at > self._clock():
+                version = self.store.session_version(session_id)
+                targets = await self.store.next_deliveries(session_id, BATCH)
+                if not targets or targets[0].delivery.next_attempt_at > self._clock():
                     return
-                outcome = await self._attempt_in_slot(target)
+                records: list[tuple[DeliveryTarget, AttemptOutcome, asyncio.Task[Delivery]]] = []
                 try:
-                    delivery = await self.store.record_attempt(target.delivery.seq, outcome)
-                except EventNotFound:
-                    continue  # the session was deleted meanwhile, and its outbox with it
-                self._log(delivery, outcome)
-                self._announce()
-                self._attempted(session_id, target.delivery.event_id)
+                    for target in targets:
+                        if (
+                            self._closing
+                            or target.delivery.next_attempt_at > self._clock()
+                            or self.store.session_version(session_id) != version
+                        ):
+                            break  # (a changed or deleted session: read its queue again)
+                        outcome = await self._attempt_in_slot(target)
+                        record = asyncio.ensure_future(
+                            self.store.record_attempt(target.delivery.seq, outcome)
+                        )
+                        records.append((target, outcome, record))
+                        if not outcome.delivered:
+                            break
+                finally:
+                    await self._recorded(session_id, records)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -341,6 +358,26 @@ class WebhookOutbox:
         finally:
             self._workers.pop(session_id, None)
             self._wake_event.set()
+
+    async def _recorded(
+        self,
+        session_id: str,
+        records: list[tuple[DeliveryTarget, AttemptOutcome, asyncio.Task[Delivery]]],
+    ) -> None:
+        """Wait for a batch's attempt records (even when cancelled: they are being written),
+        then tell whoever watches."""
+        if not records:
+            return
+        await asyncio.shield(asyncio.gather(*(r for _, _, r in records), return_exceptions=True))
+        for target, outcome, record in records:
+            exc = record.exception()
+            if isinstance(exc, EventNotFound):
+                continue  # the session was deleted meanwhile, and its outbox with it
+            if exc is not None:
+                raise exc
+            self._log(record.result(), outcome)
+            self._attempted(session_id, target.delivery.event_id)
+        self._announce()
 
     # -- one attempt -----------------------------------------------------------------------------
     async def _attempt_in_slot(self, target: DeliveryTarget) -> AttemptOutcome:
