@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from gateway_testkit import loopback_settings, quick_sessions
 
-from buzpo_nb.client import ClientSettings
-from buzpo_nb.gateway.config import GatewaySettings, RateLimitSettings, WebhookSettings
+from buzpo_nb.gateway.config import GatewaySettings
 from buzpo_nb.gateway.server import GatewayServer
 from buzpo_nb.gateway.sessions import SessionOptions
 from buzpo_nb.sandbox import SandboxServer
@@ -34,28 +34,12 @@ def new_number() -> str:
 
 
 def settings_for(home: Path, sandbox: SandboxServer, **changes: Any) -> GatewaySettings:
-    values: dict[str, Any] = {
-        "home": home,
-        "port": 0,
-        "wa_url": sandbox.ws_url,
-        "allow_private_urls": False,  # the production default: the SSRF guard is on
-        "webhooks": WebhookSettings(retry_delays=(0.05, 0.1), jitter=0.0, timeout=5.0),
-        "rate_limit": RateLimitSettings(enabled=False),
-        "log_level": "warning",
-    }
-    values.update(changes)
-    return GatewaySettings(**values)
+    changes.setdefault("allow_private_urls", False)  # the production default: SSRF guard on
+    return loopback_settings(home, sandbox, **changes)
 
 
 def session_options(settings: GatewaySettings) -> SessionOptions:
-    return SessionOptions.from_settings(
-        settings,
-        client=ClientSettings(qr_first_timeout=5.0, qr_timeout=5.0, connect_timeout=5.0),
-        qr_rounds=2,
-        qr_wait=5.0,
-        watchdog_interval=0,
-        pairing_code_timeout=10.0,
-    )
+    return quick_sessions(settings)
 
 
 @contextlib.asynccontextmanager

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from gateway_testkit import loopback_settings, quick_sessions
 
-from buzpo_nb.client import ClientSettings
-from buzpo_nb.gateway.config import GatewaySettings, RateLimitSettings, WebhookSettings
+from buzpo_nb.gateway.config import GatewaySettings
 from buzpo_nb.gateway.server import GatewayServer
 from buzpo_nb.gateway.sessions import SessionOptions
 from buzpo_nb.sandbox import SandboxServer
@@ -27,27 +27,12 @@ def new_number() -> str:
 
 
 def dashboard_settings(home: Path, sandbox: SandboxServer, **changes: Any) -> GatewaySettings:
-    values: dict[str, Any] = {
-        "home": home,
-        "port": 0,
-        "wa_url": sandbox.ws_url,
-        "allow_private_urls": True,
-        "webhooks": WebhookSettings(retry_delays=(0.05, 0.1), jitter=0.0, timeout=5.0),
-        "rate_limit": RateLimitSettings(enabled=False),
-        "log_level": "warning",
-    }
-    values.update(changes)
-    return GatewaySettings(**values)
+    return loopback_settings(home, sandbox, **changes)
 
 
 def dashboard_sessions(settings: GatewaySettings) -> SessionOptions:
-    return SessionOptions.from_settings(
-        settings,
-        client=ClientSettings(qr_first_timeout=20.0, qr_timeout=20.0, connect_timeout=5.0),
-        qr_rounds=2,
-        qr_wait=5.0,
-        watchdog_interval=0,
-    )
+    # Longer than the API tests': Chromium drives the page while the sandbox phone scans.
+    return quick_sessions(settings, qr_timeout=20.0, pairing_code_timeout=30.0)
 
 
 class SseReader:

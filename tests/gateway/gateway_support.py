@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from gateway_testkit import loopback_settings, quick_sessions
 
-from buzpo_nb.client import ClientSettings
-from buzpo_nb.gateway.config import GatewaySettings, RateLimitSettings, WebhookSettings
+from buzpo_nb.gateway.config import GatewaySettings
 from buzpo_nb.gateway.server import GatewayServer
 from buzpo_nb.gateway.sessions import SessionOptions
 from buzpo_nb.sandbox import SandboxServer
@@ -28,30 +28,13 @@ def new_number() -> str:
 
 
 def gateway_settings(home: Path, sandbox: SandboxServer, **changes: Any) -> GatewaySettings:
-    values: dict[str, Any] = {
-        "home": home,
-        "port": 0,
-        "wa_url": sandbox.ws_url,
-        "allow_private_urls": True,
-        "webhooks": WebhookSettings(retry_delays=(0.05, 0.1, 0.2, 0.4), jitter=0.0, timeout=5.0),
-        "rate_limit": RateLimitSettings(enabled=False),
-        "log_level": "warning",
-    }
-    values.update(changes)
-    return GatewaySettings(**values)
+    changes.setdefault("retry_delays", (0.05, 0.1, 0.2, 0.4))
+    return loopback_settings(home, sandbox, **changes)
 
 
 def fast_sessions(settings: GatewaySettings, **changes: Any) -> SessionOptions:
     """Short QR lifetimes so a QR nobody scans times out in well under a second."""
-    values: dict[str, Any] = {
-        "client": ClientSettings(qr_first_timeout=5.0, qr_timeout=5.0, connect_timeout=5.0),
-        "qr_rounds": 2,
-        "qr_wait": 5.0,
-        "watchdog_interval": 0,  # tests call watchdog_tick() themselves
-        "pairing_code_timeout": 10.0,
-    }
-    values.update(changes)
-    return SessionOptions.from_settings(settings, **values)
+    return quick_sessions(settings, **changes)
 
 
 @dataclass
