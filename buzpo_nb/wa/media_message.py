@@ -13,7 +13,7 @@ from typing import Any, Final
 from buzpo_nb.wa.binary import Node
 from buzpo_nb.wa.errors import DecodeError, ProtocolError
 from buzpo_nb.wa.media_crypto import MediaEncryptionResult
-from buzpo_nb.wa.message_content import Quote, quoted_copy, unwrap_content
+from buzpo_nb.wa.message_content import Quote, quote_into, unwrap_content
 from buzpo_nb.wa.proto import wa_pb2 as waproto
 
 # Kinds ``send_media`` accepts, and the Message field each becomes.
@@ -146,13 +146,7 @@ def media_message(
     if kind == "gif":
         inner.gifPlayback = True
     if quote is not None:
-        info = inner.contextInfo
-        info.stanzaId = quote.id
-        info.participant = quote.participant
-        if quote.message is not None:
-            info.quotedMessage.CopyFrom(quoted_copy(quote.message))
-        if quote.remote_jid:
-            info.remoteJid = quote.remote_jid
+        quote_into(inner.contextInfo, quote)
     return msg
 
 

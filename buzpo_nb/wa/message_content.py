@@ -54,14 +54,18 @@ def text_message(text: str, *, quote: Quote | None = None) -> waproto.Message:
     ext = msg.extendedTextMessage
     ext.text = text
     if quote is not None:
-        info = ext.contextInfo
-        info.stanzaId = quote.id
-        info.participant = quote.participant
-        if quote.message is not None:
-            info.quotedMessage.CopyFrom(quoted_copy(quote.message))
-        if quote.remote_jid:
-            info.remoteJid = quote.remote_jid
+        quote_into(ext.contextInfo, quote)
     return msg
+
+
+def quote_into(info: waproto.ContextInfo, quote: Quote) -> None:
+    """Fill a message's ``contextInfo`` so it shows as a reply to ``quote`` (text or media)."""
+    info.stanzaId = quote.id
+    info.participant = quote.participant
+    if quote.message is not None:
+        info.quotedMessage.CopyFrom(quoted_copy(quote.message))
+    if quote.remote_jid:
+        info.remoteJid = quote.remote_jid
 
 
 def quoted_copy(message: waproto.Message) -> waproto.Message:
