@@ -10,19 +10,9 @@
 //   waits S seconds, runs the GC and reads its RSS (the first reading is taken the same way before
 //   the first socket); then measures its CPU time over I seconds of idling and prints
 //   {"event":"result","rss_before","rss_after","cpu_seconds","wall_seconds"} and exits.
-// Baileys is loaded from tests/interop/node_modules by path (this script lives outside that tree).
-import { dirname, resolve, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const modules = resolve(here, '../tests/interop/node_modules');
-const load = (p) => import(pathToFileURL(resolve(modules, p)).href);
-const B = await load('@whiskeysockets/baileys/lib/index.js');
-const pino = (await load('pino/pino.js')).default;
-
-const config = JSON.parse(process.argv[2] || '{}');
-const emit = (event, fields = {}) => process.stdout.write(JSON.stringify({ event, ...fields }) + '\n');
-const logger = pino({ level: 'silent' });
+// Baileys is loaded through baileys_common.mjs (from tests/interop/node_modules, by path).
+import { join } from 'node:path';
+import { B, config, emit, logger } from './baileys_common.mjs';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const collect = () => globalThis.gc && (globalThis.gc(), globalThis.gc());
 

@@ -27,19 +27,8 @@
 //   encrypt+decrypt round trips per CPU-second between two Baileys Signal repositories
 //   (DEFAULT_CONNECTION_CONFIG.makeSignalRepository over an in-memory key store that keeps every
 //   value as the JSON text useMultiFileAuthState would write, with addTransactionCapability).
-// Baileys is loaded from tests/interop/node_modules by path (this script lives outside that tree).
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const modules = resolve(here, '../tests/interop/node_modules');
-const load = (p) => import(pathToFileURL(resolve(modules, p)).href);
-const B = await load('@whiskeysockets/baileys/lib/index.js');
-const pino = (await load('pino/pino.js')).default;
-
-const config = JSON.parse(process.argv[2] || '{}');
-const emit = (event, fields = {}) => process.stdout.write(JSON.stringify({ event, ...fields }) + '\n');
-const logger = pino({ level: 'silent' });
+// Baileys is loaded through baileys_common.mjs (from tests/interop/node_modules, by path).
+import { B, config, emit, logger } from './baileys_common.mjs';
 const now = () => Number(process.hrtime.bigint()) / 1e6; // ms
 
 // One Baileys account on a useMultiFileAuthState folder, re-created on every close the way
