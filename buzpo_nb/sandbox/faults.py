@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 FaultAction = Literal[
     "drop",
@@ -30,15 +30,8 @@ FaultAction = Literal[
     "release_acks",
     "corrupt_next_message",
 ]
-CONNECTION_ACTIONS = (
-    "drop",
-    "stream_error",
-    "stall",
-    "drop_before_ack",
-    "hold_acks",
-    "release_acks",
-)
-MESSAGE_ACTIONS = ("corrupt_next_message",)
+MESSAGE_ACTIONS = ("corrupt_next_message",)  # carried out by the post office, per message
+CONNECTION_ACTIONS = tuple(a for a in get_args(FaultAction) if a not in MESSAGE_ACTIONS)
 NEXT_CONNECTION = "next"
 
 
