@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from buzpo_nb.client import ClientSettings
 from buzpo_nb.gateway.config import GatewaySettings, RateLimitSettings, WebhookSettings
 from buzpo_nb.gateway.sessions import SessionOptions
@@ -51,3 +53,21 @@ def quick_sessions(
     }
     values.update(changes)
     return SessionOptions.from_settings(settings, **values)
+
+
+def assert_error(
+    response: httpx.Response | Any, status: int | tuple[int, ...], field: str | None = None
+) -> dict[str, Any]:
+    """The documented error shape ``{"error": {"code", "message", "field"}}``, with this status
+    (or one of these) and, if given, naming this field."""
+    statuses = (status,) if isinstance(status, int) else status
+    assert response.status_code in statuses, (response.status_code, response.text)
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error: dict[str, Any] = body["error"]
+    assert set(error) == {"code", "message", "field"}, error
+    assert isinstance(error["code"], str) and error["code"]
+    assert isinstance(error["message"], str) and error["message"]
+    if field is not None:
+        assert error["field"] == field, error
+    return error

@@ -76,23 +76,6 @@ async def link_session(
     return Linked(sid, number)
 
 
-def assert_error(
-    response: httpx.Response | Any, status: int | tuple[int, ...], field: str | None = None
-) -> dict[str, Any]:
-    """The documented error shape ``{"error": {"code", "message", "field"}}``."""
-    statuses = (status,) if isinstance(status, int) else status
-    assert response.status_code in statuses, (response.status_code, response.text)
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error: dict[str, Any] = body["error"]
-    assert set(error) == {"code", "message", "field"}, error
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
-    if field is not None:
-        assert error["field"] == field, error
-    return error
-
-
 class ThreadedGateway:
     """Sandbox + gateway on an event loop in a background thread, for synchronous callers."""
 

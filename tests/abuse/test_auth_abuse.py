@@ -34,7 +34,8 @@ from typing import Any
 
 import httpx
 import pytest
-from abuse_support import TIMEOUT, Linked, assert_error, link_session, new_number, running_gateway
+from abuse_support import TIMEOUT, Linked, link_session, new_number, running_gateway
+from gateway_testkit import assert_error
 
 from buzpo_nb.gateway.send_pipeline import UrlMediaSender
 from buzpo_nb.gateway.server import GatewayServer

@@ -26,7 +26,8 @@ from typing import Any
 
 import httpx
 import schemathesis
-from abuse_support import TIMEOUT, ThreadedGateway, assert_error, link_session, threaded_gateway
+from abuse_support import TIMEOUT, ThreadedGateway, link_session, threaded_gateway
+from gateway_testkit import assert_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode

@@ -73,17 +73,3 @@ async def new_api_key(api: httpx.AsyncClient, label: str = "test") -> str:
     assert r.status_code == 201, r.text
     key: str = r.json()["key"]
     return key
-
-
-def assert_error(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
-    """The documented error shape, with this status and (if given) this field."""
-    assert response.status_code == status, (response.status_code, response.text)
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error: dict[str, Any] = body["error"]
-    assert set(error) == {"code", "message", "field"}, error
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
-    if field is not None:
-        assert error["field"] == field, error
-    return error

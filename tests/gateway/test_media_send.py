@@ -13,13 +13,13 @@ import httpx
 import pytest
 from gateway_support import (
     TIMEOUT,
-    assert_error,
     fast_sessions,
     gateway_settings,
     link_session,
     new_api_key,
     new_number,
 )
+from gateway_testkit import assert_error
 from PIL import Image
 
 from buzpo_nb.client import ClientSettings

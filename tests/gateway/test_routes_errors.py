@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from gateway_support import Linked, assert_error, link_session, new_api_key
+from gateway_support import Linked, link_session, new_api_key
+from gateway_testkit import assert_error
 
 from buzpo_nb.gateway.server import GatewayServer
 from buzpo_nb.sandbox import SandboxServer

@@ -12,13 +12,13 @@ import httpx
 import pytest
 from gateway_support import (
     TIMEOUT,
-    assert_error,
     fast_sessions,
     gateway_settings,
     link_session,
     new_api_key,
     new_number,
 )
+from gateway_testkit import assert_error
 from prometheus_client.parser import text_string_to_metric_families
 
 from buzpo_nb.gateway.config import RateLimitSettings

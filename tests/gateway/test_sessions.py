@@ -12,12 +12,12 @@ import httpx
 import pytest
 from gateway_support import (
     TIMEOUT,
-    assert_error,
     fast_sessions,
     gateway_settings,
     link_session,
     new_number,
 )
+from gateway_testkit import assert_error
 
 from buzpo_nb.client import Client, ClientSettings, ClientStopped, ConnectionUpdate
 from buzpo_nb.gateway.backoff import SessionBackoff
